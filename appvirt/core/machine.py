@@ -1,0 +1,240 @@
+"""The Machine: one Unicorn instance with its address space, trap hooks and run loop.
+
+Everything that knows Unicorn lives in ``core/``; personalities see registers through the batch
+objects here, memory through ``AddressSpace``, and traps as plain Python callbacks. A process
+VM's machine starts with paging on (identity tables with real permissions, see pagetables.py),
+which is both the memory-protection model and the fast path for stores.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from unicorn import UC_ARCH_X86, UC_MODE_32, UC_MODE_64, Uc, UcError
+from unicorn import unicorn_const as ucc
+from unicorn import x86_const as x86
+
+from ..loader.image import Arch, Perm
+from . import uclib
+from .memory import LAYOUT_32, LAYOUT_64, AddressSpace
+
+CR0_PE = 1
+CR0_WP = 1 << 16
+CR0_PG = 1 << 31
+CR4_PAE = 1 << 5
+CR4_OSFXSR = 1 << 9
+CR4_OSXMMEXCPT = 1 << 10
+EFER = 0xC0000080
+EFER_NXE = 1 << 11
+
+GDT_ENTRIES = 16
+GDT_CODE = 1
+GDT_DATA = 2
+TLS_FIRST = 6  # Linux i386 GDT_ENTRY_TLS_MIN
+TLS_COUNT = 3
+
+
+class Stop(enum.Enum):
+    """Why ``Machine.run`` returned."""
+
+    SLICE = "slice"  # time slice over: nothing happened, resume
+    REQUESTED = "requested"  # a trap handler asked to stop (exit, block, signal)
+    FAULT = "fault"  # Unicorn could not continue: see Machine.fault
+
+
+class Fault(enum.Enum):
+    READ = "read"
+    WRITE = "write"
+    FETCH = "fetch"
+    INVALID = "invalid"
+    OTHER = "other"
+
+
+_FAULT_OF = {
+    ucc.UC_ERR_READ_UNMAPPED: Fault.READ,
+    ucc.UC_ERR_READ_PROT: Fault.READ,
+    ucc.UC_ERR_READ_UNALIGNED: Fault.READ,
+    ucc.UC_ERR_WRITE_UNMAPPED: Fault.WRITE,
+    ucc.UC_ERR_WRITE_PROT: Fault.WRITE,
+    ucc.UC_ERR_WRITE_UNALIGNED: Fault.WRITE,
+    ucc.UC_ERR_FETCH_UNMAPPED: Fault.FETCH,
+    ucc.UC_ERR_FETCH_PROT: Fault.FETCH,
+    ucc.UC_ERR_FETCH_UNALIGNED: Fault.FETCH,
+    ucc.UC_ERR_INSN_INVALID: Fault.INVALID,
+}
+
+
+def seg_descriptor(base: int, limit: int, access: int, flags: int) -> bytes:
+    """An 8-byte GDT descriptor."""
+    lo = (limit & 0xFFFF) | ((base & 0xFFFF) << 16)
+    hi = ((base >> 16) & 0xFF) | (access << 8) | (((limit >> 16) & 0xF) << 16) | (flags << 20) | (base & 0xFF000000)
+    return struct.pack("<II", lo, hi)
+
+
+class Machine:
+    """A guest CPU and its memory. Personalities install trap callbacks and call ``run``."""
+
+    def __init__(self, arch: Arch, memory_limit: int | None = None) -> None:
+        self.arch = arch
+        self.is64 = arch is Arch.X86_64
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_64 if self.is64 else UC_MODE_32)
+        self.uch = uclib.handle(self.uc)
+        self.layout = LAYOUT_64 if self.is64 else LAYOUT_32
+        self.mem = AddressSpace(self.uc, self.layout, memory_limit)
+        self.reg = uclib.RegAccess(self.uch)
+        self.pc_reg = x86.UC_X86_REG_RIP if self.is64 else x86.UC_X86_REG_EIP
+        self.sp_reg = x86.UC_X86_REG_RSP if self.is64 else x86.UC_X86_REG_ESP
+        self._hooks: list[tuple[int, Any]] = []
+        self._error: BaseException | None = None
+        self.stop_requested = False
+        self.fault: Fault | None = None
+        self.fault_addr = 0
+        self.gdt_base = 0
+        self._enable_paging()
+        if not self.is64:
+            self._setup_segments()
+
+    # -- CPU setup --------------------------------------------------------------------------------
+    def _enable_paging(self) -> None:
+        uc = self.uc
+        uc.reg_write(x86.UC_X86_REG_CR4, uc.reg_read(x86.UC_X86_REG_CR4) | CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT)
+        efer = uc.reg_read(x86.UC_X86_REG_MSR, EFER)
+        uc.reg_write(x86.UC_X86_REG_MSR, (EFER, efer | EFER_NXE))
+        uc.reg_write(x86.UC_X86_REG_CR3, self.mem.tables.root)
+        uc.reg_write(x86.UC_X86_REG_CR0, uc.reg_read(x86.UC_X86_REG_CR0) | CR0_PE | CR0_WP | CR0_PG)
+
+    def _setup_segments(self) -> None:
+        """i386: a GDT with flat 32-bit code/data and the TLS slots set_thread_area fills."""
+        base = self.layout.arena - 0x1000
+        self.gdt_base = base
+        self.uc.mem_map(base, 0x1000, ucc.UC_PROT_ALL)
+        self.mem.tables.update(base, base + 0x1000, lambda lo, hi: [(base, base + 0x1000, _kernel_rw())])
+        gdt = bytearray(GDT_ENTRIES * 8)
+        gdt[GDT_CODE * 8 : GDT_CODE * 8 + 8] = seg_descriptor(0, 0xFFFFF, 0x9A, 0xC)
+        gdt[GDT_DATA * 8 : GDT_DATA * 8 + 8] = seg_descriptor(0, 0xFFFFF, 0x92, 0xC)
+        self.uc.mem_write(base, bytes(gdt))
+        self.uc.reg_write(x86.UC_X86_REG_GDTR, (0, base, GDT_ENTRIES * 8 - 1, 0))
+        self.uc.reg_write(x86.UC_X86_REG_SS, GDT_DATA << 3)
+        self.uc.reg_write(x86.UC_X86_REG_DS, GDT_DATA << 3)
+        self.uc.reg_write(x86.UC_X86_REG_ES, GDT_DATA << 3)
+
+    def write_gdt_entry(self, index: int, descriptor: bytes) -> None:
+        self.uc.mem_write(self.gdt_base + index * 8, descriptor)
+
+    def read_gdt_entry(self, index: int) -> bytes:
+        return bytes(self.uc.mem_read(self.gdt_base + index * 8, 8))
+
+    def set_fs_base(self, value: int) -> None:
+        self.uc.reg_write(x86.UC_X86_REG_FS_BASE, value)
+
+    def set_gs_base(self, value: int) -> None:
+        self.uc.reg_write(x86.UC_X86_REG_GS_BASE, value)
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a trap callback: an exception stops the run and is re-raised by ``run``."""
+
+        def guarded(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - re-raised from run()
+                self._error = exc
+                uclib.emu_stop(self.uch)
+                return False
+
+        return guarded
+
+    def on_syscall(self, fn: Callable[[], None]) -> None:
+        """x86-64 SYSCALL instruction."""
+        self._hooks.append(uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSCALL, self._guard(fn)))
+
+    def on_interrupt(self, fn: Callable[[int], None]) -> None:
+        """``int n`` and CPU exceptions (int 0x80 on i386, #PF, #DE, #UD ...)."""
+        self._hooks.append(uclib.hook_interrupt(self.uch, self._guard(fn)))
+
+    def on_invalid(self, fn: Callable[[], bool]) -> None:
+        self._hooks.append(uclib.hook_invalid(self.uch, self._guard(fn)))
+
+    def spurious_fault(self, intno: int) -> bool:
+        """True for a fault Unicorn raised on its own after ``mem_unmap`` (ignore it).
+
+        Unicorn 2.1.4 leaves a #PF for an address unmapped from inside a hook pending in the vCPU
+        and delivers it at the next stop (a second one turns it into #DF). Such a fault names an
+        address we unmapped on purpose; a real fault re-executes and is reported again anyway.
+        """
+        if intno not in (8, 14) or not self.mem.spurious_faults:
+            return False
+        cr2 = self.uc.reg_read(x86.UC_X86_REG_CR2)
+        if cr2 in self.mem.spurious_faults:
+            self.mem.spurious_faults.clear()
+            return True
+        return False
+
+    def request_stop(self) -> None:
+        """Called from a trap handler: end the current ``run`` after the handler returns."""
+        self.stop_requested = True
+        uclib.emu_stop(self.uch)
+
+    # -- registers --------------------------------------------------------------------------------
+    @property
+    def pc(self) -> int:
+        return self.reg.read(self.pc_reg)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.reg.write(self.pc_reg, value)
+
+    @property
+    def sp(self) -> int:
+        return self.reg.read(self.sp_reg)
+
+    @sp.setter
+    def sp(self, value: int) -> None:
+        self.reg.write(self.sp_reg, value)
+
+    def batch(self, reg_ids: list[int]) -> uclib.RegBatch:
+        return uclib.RegBatch(self.uch, reg_ids)
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, timeout_us: int = 0) -> Stop:
+        """Run from the current PC until a handler stops, a fault, or ``timeout_us`` passes."""
+        self.stop_requested = False
+        self.fault = None
+        self.mem.flush_tlb()
+        pc = self.pc
+        try:
+            self.uc.emu_start(pc, 0, timeout=timeout_us)
+        except UcError as err:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error from None
+            self.fault = _FAULT_OF.get(err.errno, Fault.OTHER)
+            self.fault_addr = self.pc
+            return Stop.FAULT
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self.stop_requested:
+            return Stop.REQUESTED
+        return Stop.SLICE
+
+    def close(self) -> None:
+        """Free the Unicorn instance now rather than at garbage collection."""
+        for hh, _keep in self._hooks:
+            uclib.hook_del(self.uch, hh)
+        self._hooks.clear()
+        self.mem.release()
+        uc = self.uc
+        del self.uc
+        release = getattr(uc, "_Uc__finalizer", None)
+        if release is not None:
+            release()
+
+
+def _kernel_rw() -> int:
+    from .pagetables import leaf_flags
+
+    return leaf_flags(Perm.RW)

@@ -1,0 +1,175 @@
+"""Direct access to libunicorn's C API for the calls on the hot path.
+
+The Python binding costs 2.5-3.5 us per register access and wraps every hook callback in extra
+Python frames. A trap (syscall, API call) must cost about a microsecond, so registers are read and
+written in preallocated batches through our own ctypes handle on the same shared library, and the
+trap hooks are registered here with plain ctypes callbacks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from unicorn.unicorn_py3 import unicorn as _binding
+
+_lib = ctypes.CDLL(_binding.uclib._name)
+
+_lib.uc_reg_read_batch.restype = ctypes.c_int
+_lib.uc_reg_read_batch.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_int,
+]
+_lib.uc_reg_write_batch.restype = ctypes.c_int
+_lib.uc_reg_write_batch.argtypes = _lib.uc_reg_read_batch.argtypes
+_lib.uc_reg_write.restype = ctypes.c_int
+_lib.uc_reg_write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+_lib.uc_reg_read.restype = ctypes.c_int
+_lib.uc_reg_read.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+_lib.uc_emu_stop.restype = ctypes.c_int
+_lib.uc_emu_stop.argtypes = [ctypes.c_void_p]
+_lib.uc_mem_read.restype = ctypes.c_int
+_lib.uc_mem_read.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t]
+_lib.uc_mem_write.restype = ctypes.c_int
+_lib.uc_mem_write.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t]
+
+# uc_hook_add is variadic: the INSN hook takes one extra int (the instruction id).
+_hook_add_insn = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_size_t),
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_int,
+)(("uc_hook_add", _lib))
+_hook_add_plain = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_size_t),
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)(("uc_hook_add", _lib))
+_lib.uc_hook_del.restype = ctypes.c_int
+_lib.uc_hook_del.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+
+# Callback shapes (see unicorn.h).
+SYSCALL_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_void_p)
+
+UC_HOOK_INTR = 1 << 0
+UC_HOOK_INSN = 1 << 1
+UC_HOOK_INSN_INVALID = 1 << 14
+
+
+def handle(uc: Any) -> int:
+    """The raw ``uc_engine*`` of a binding ``Uc`` object."""
+    return int(uc._uch.value)
+
+
+class RegBatch:
+    """A fixed set of registers read or written in one C call, through preallocated buffers."""
+
+    __slots__ = ("_uch", "_ids", "_ptrs", "values", "_count")
+
+    def __init__(self, uch: int, reg_ids: Sequence[int]) -> None:
+        count = len(reg_ids)
+        self._uch = uch
+        self._count = count
+        self._ids = (ctypes.c_int * count)(*reg_ids)
+        self.values = (ctypes.c_uint64 * count)()
+        base = ctypes.addressof(self.values)
+        self._ptrs = (ctypes.c_void_p * count)(*[base + 8 * i for i in range(count)])
+
+    def read(self) -> Any:
+        """Refresh and return ``values`` (a ctypes array: index it for ints)."""
+        vals = self.values
+        for i in range(self._count):
+            vals[i] = 0  # 32-bit registers only fill the low half
+        _lib.uc_reg_read_batch(self._uch, self._ids, self._ptrs, self._count)
+        return vals
+
+    def write(self, vals: Sequence[int]) -> None:
+        out = self.values
+        for i, v in enumerate(vals):
+            out[i] = v & 0xFFFFFFFFFFFFFFFF
+        _lib.uc_reg_write_batch(self._uch, self._ids, self._ptrs, self._count)
+
+
+class RegAccess:
+    """Single-register reads and writes through the C API (about 0.3 us each)."""
+
+    __slots__ = ("_uch", "_buf", "_ptr")
+
+    def __init__(self, uch: int) -> None:
+        self._uch = uch
+        self._buf = ctypes.c_uint64(0)
+        self._ptr = ctypes.addressof(self._buf)
+
+    def read(self, reg: int) -> int:
+        self._buf.value = 0
+        _lib.uc_reg_read(self._uch, reg, self._ptr)
+        return self._buf.value
+
+    def write(self, reg: int, value: int) -> None:
+        self._buf.value = value & 0xFFFFFFFFFFFFFFFF
+        _lib.uc_reg_write(self._uch, reg, self._ptr)
+
+
+def emu_stop(uch: int) -> None:
+    _lib.uc_emu_stop(uch)
+
+
+def hook_syscall(uch: int, insn: int, fn: Callable[[], None]) -> tuple[int, Any]:
+    """Register ``fn()`` for a SYSCALL/SYSENTER instruction; returns (hook handle, keep-alive)."""
+
+    def trampoline(_uc: int, _user: int) -> None:
+        fn()
+
+    cb = SYSCALL_CB(trampoline)
+    hh = ctypes.c_size_t(0)
+    err = _hook_add_insn(uch, ctypes.byref(hh), UC_HOOK_INSN, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0, insn)
+    if err:
+        raise RuntimeError(f"uc_hook_add(INSN) failed: {err}")
+    return hh.value, cb
+
+
+def hook_interrupt(uch: int, fn: Callable[[int], None]) -> tuple[int, Any]:
+    """Register ``fn(intno)`` for every interrupt and CPU exception."""
+
+    def trampoline(_uc: int, intno: int, _user: int) -> None:
+        fn(intno)
+
+    cb = INTR_CB(trampoline)
+    hh = ctypes.c_size_t(0)
+    err = _hook_add_plain(uch, ctypes.byref(hh), UC_HOOK_INTR, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0)
+    if err:
+        raise RuntimeError(f"uc_hook_add(INTR) failed: {err}")
+    return hh.value, cb
+
+
+def hook_invalid(uch: int, fn: Callable[[], bool]) -> tuple[int, Any]:
+    """Register ``fn()`` for invalid instructions; it returns True when it handled one."""
+
+    def trampoline(_uc: int, _user: int) -> bool:
+        return fn()
+
+    cb = INVALID_CB(trampoline)
+    hh = ctypes.c_size_t(0)
+    err = _hook_add_plain(uch, ctypes.byref(hh), UC_HOOK_INSN_INVALID, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0)
+    if err:
+        raise RuntimeError(f"uc_hook_add(INSN_INVALID) failed: {err}")
+    return hh.value, cb
+
+
+def hook_del(uch: int, hh: int) -> None:
+    _lib.uc_hook_del(uch, hh)

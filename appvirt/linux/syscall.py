@@ -1,0 +1,83 @@
+"""Declaring syscall handlers: one declaration drives argument decoding, dispatch and tracing.
+
+A handler is a small function ``fn(task, *args) -> int`` registered by name with the kinds of its
+arguments (``@syscall("openat", DIRFD, PATH, OFLAGS, MODE, ret=FD)``). ``tables.py`` maps the
+numbers of both ABIs onto these names; the kinds tell the dispatcher which arguments are signed
+and tell the tracer how to print them (QEMU's strace.list idea, kept beside the handler).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class Arg(enum.Enum):
+    INT = "int"  # signed int
+    LONG = "long"  # signed long
+    UINT = "uint"
+    HEX = "hex"
+    PTR = "ptr"
+    FD = "fd"
+    DIRFD = "dirfd"
+    PATH = "path"  # NUL-terminated string
+    STR = "str"  # NUL-terminated string that is not a path
+    INBUF = "inbuf"  # buffer the guest passes in; its length is the next argument
+    OUTBUF = "outbuf"  # buffer the kernel fills; the result is its length
+    SIZE = "size"
+    OFF = "off"  # signed offset
+    OFLAGS = "oflags"
+    MODE = "mode"
+    ATFLAGS = "atflags"
+    PROT = "prot"
+    MMAP = "mmapflags"
+    SIG = "sig"
+    WHENCE = "whence"
+    IOCTL = "ioctl"
+    FCNTL = "fcntl"
+    CLOCK = "clock"
+    STRV = "strv"  # NULL-terminated array of strings (argv, envp)
+
+
+SIGNED = {Arg.INT, Arg.LONG, Arg.FD, Arg.DIRFD, Arg.OFF, Arg.SIG, Arg.CLOCK}
+
+
+class Ret(enum.Enum):
+    INT = "int"
+    FD = "fd"
+    HEX = "hex"  # addresses (mmap, brk)
+    NONE = "none"  # exit: never returns
+
+
+@dataclass(slots=True, frozen=True)
+class Handler:
+    name: str
+    fn: Callable[..., int]
+    args: tuple[Arg, ...]
+    ret: Ret
+    blocking: bool = False
+
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def syscall(name: str, *args: Arg, ret: Ret = Ret.INT, blocking: bool = False) -> Callable[[Any], Any]:
+    """Register the decorated function as the handler of syscall ``name``."""
+
+    def register(fn: Callable[..., int]) -> Callable[..., int]:
+        if name in HANDLERS:
+            raise RuntimeError(f"syscall {name} declared twice")
+        HANDLERS[name] = Handler(name, fn, tuple(args), ret, blocking)
+        return fn
+
+    return register
+
+
+class SyscallError(Exception):
+    """Raised by a handler to fail the call with ``-errno``."""
+
+    def __init__(self, errno: int) -> None:
+        super().__init__(errno)
+        self.errno = errno

@@ -1,0 +1,232 @@
+"""The Python API: a Sandbox built from a Profile runs programs, each in a fresh process VM.
+
+``Sandbox(profile).run(argv)`` builds the VFS view the profile grants, creates the VM for the
+program, runs it to completion and destroys it, returning a ``RunResult``. Nothing of the VM
+outlives ``run``: a library user can run thousands of programs in one Python process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .core.clock import Clock
+from .core.events import Events
+from .errors import AppvirtError, NotExecutableError, ProgramNotFoundError
+from .limits import LIMIT_EXIT_CODES
+from .profile import SYSTEM_DIRS, Profile
+from .vfs.types import MountMode, MountSpec, OpenFile
+
+StreamArg = bytes | int | IO[bytes] | OpenFile | None
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a run ended with. ``exit_code`` is what a shell would see: status, or 128+signal."""
+
+    exit_code: int
+    exit_status: int | None
+    signal: int | None
+    duration: float
+    syscalls: Counter[str] = field(default_factory=Counter)
+    unknown_syscalls: Counter[str] = field(default_factory=Counter)
+    peak_memory: int = 0
+    limit: str | None = None
+    files_read: list[str] = field(default_factory=list)
+    files_written: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "exit_status": self.exit_status,
+            "signal": self.signal,
+            "duration_s": round(self.duration, 6),
+            "syscalls": dict(self.syscalls),
+            "unknown_syscalls": dict(self.unknown_syscalls),
+            "peak_memory_bytes": self.peak_memory,
+            "limit": self.limit,
+            "files_read": self.files_read,
+            "files_written": self.files_written,
+            "denied": self.denied,
+        }
+
+
+def _stream(value: StreamArg, fd: int, readable: bool) -> OpenFile:
+    from .vfs.streams import BufferStream, HostFdStream, PyFileStream
+
+    if isinstance(value, OpenFile):
+        return value
+    if value is None:
+        return HostFdStream(fd, readable=readable, writable=not readable)
+    if isinstance(value, int):
+        return HostFdStream(value, readable=readable, writable=not readable)
+    if isinstance(value, (bytes, bytearray)):
+        return BufferStream(bytes(value))
+    return PyFileStream(value)
+
+
+class Sandbox:
+    """A profile bound to the host: what every program run in it may see and do."""
+
+    def __init__(self, profile: Profile | None = None, cwd: str | None = None) -> None:
+        self.profile = profile or Profile.default()
+        self.cwd = os.path.abspath(cwd or os.getcwd())
+
+    def _mounts(self, program_dir: str | None) -> list[MountSpec]:
+        prof = self.profile
+        mounts: list[MountSpec] = []
+        if prof.system_mounts:
+            for d in SYSTEM_DIRS:
+                if os.path.lexists(d):
+                    mounts.append(MountSpec(guest=d, mode=MountMode.RO, host=d))
+        covered = [m.guest for m in mounts]
+
+        def inside(path: str) -> bool:
+            return any(path == c or path.startswith(c.rstrip("/") + "/") for c in covered)
+
+        if prof.cwd is not None and not inside(self.cwd):
+            mounts.append(MountSpec(guest=self.cwd, mode=prof.cwd, host=self.cwd))
+        if program_dir and not inside(program_dir) and program_dir != self.cwd:
+            mounts.append(MountSpec(guest=program_dir, mode=prof.program_dir, host=program_dir))
+        mounts.extend(prof.mounts)
+        return mounts
+
+    def run(
+        self,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        stdin: StreamArg = None,
+        stdout: StreamArg = None,
+        stderr: StreamArg = None,
+        trace: IO[str] | None = None,
+        host_env: dict[str, str] | None = None,
+    ) -> RunResult:
+        """Run ``argv`` to completion in a fresh VM.
+
+        ``env`` adds variables to the profile's environment (built from ``host_env``, by default
+        this process's). A stream argument may be None (inherit this process's descriptor), an
+        int (a host descriptor), bytes (stdin contents) or a binary file object.
+        """
+        from .linux.kernel import Identity, Kernel
+        from .vfs import VFS
+
+        if not argv:
+            raise ProgramNotFoundError("no program given")
+        program = argv[0]
+        host_program = program if "/" in program else None
+        program_dir = None
+        if host_program is not None:
+            host_abs = os.path.abspath(host_program)
+            if not os.path.lexists(host_abs):
+                raise ProgramNotFoundError(f"{program}: no such file")
+            if os.path.isdir(host_abs):
+                raise NotExecutableError(f"{program}: is a directory")
+            program_dir = os.path.dirname(host_abs)
+        prof = self.profile
+        vfs = VFS(self._mounts(program_dir), disk_limit=prof.limits.disk, uid=prof.uid, gid=prof.gid,
+                  random_seed=prof.random_seed)  # fmt: skip
+        events = Events(trace=trace)
+        kernel = Kernel(
+            vfs,
+            identity=Identity(uid=prof.uid, gid=prof.gid, hostname=prof.hostname),
+            events=events,
+            memory_limit=prof.limits.memory,
+            time_limit=prof.limits.time,
+            random_seed=prof.random_seed,
+            clock=_clock(prof.time),
+        )
+        guest_env = prof.guest_env(dict(os.environ) if host_env is None else host_env, env)
+        started = time.monotonic()
+        limit_hit: str | None = None
+        previous_sigint = None
+        try:
+            guest_path = os.path.abspath(host_program) if host_program else self._search_path(vfs, program, guest_env)
+            stdio = [_stream(stdin, 0, True), _stream(stdout, 1, False), _stream(stderr, 2, False)]
+            try:
+                proc = kernel.spawn(
+                    guest_path,
+                    [a.encode("utf-8", "surrogateescape") for a in argv],
+                    [f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in guest_env.items()],
+                    stdio,
+                    self.cwd,
+                )
+            except OSError as err:
+                raise _spawn_error(program, err) from None
+            previous_sigint = _forward_sigint(kernel)
+            try:
+                kernel.run(proc)
+            except AppvirtError as err:
+                limit = getattr(err, "limit", None)
+                if limit is None:
+                    raise
+                limit_hit = limit
+            status, sig = proc.exit_status, proc.term_signal
+            if limit_hit is not None:
+                code = LIMIT_EXIT_CODES.get(limit_hit, 152)
+            elif sig is not None:
+                code = 128 + sig
+            else:
+                code = status or 0
+            return RunResult(
+                exit_code=code,
+                exit_status=status,
+                signal=sig,
+                duration=time.monotonic() - started,
+                syscalls=events.calls,
+                unknown_syscalls=events.unknown,
+                peak_memory=proc.machine.mem.peak_bytes,
+                limit=limit_hit,
+                files_read=sorted(events.files_read),
+                files_written=sorted(events.files_written),
+                denied=list(events.denied),
+            )
+        finally:
+            if previous_sigint is not None:
+                signal.signal(signal.SIGINT, previous_sigint)
+            kernel.close()
+            vfs.close()
+
+    def _search_path(self, vfs: Any, name: str, env: dict[str, str]) -> str:
+        for d in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
+            if not d:
+                continue
+            candidate = d.rstrip("/") + "/" + name
+            try:
+                vfs.stat(candidate)
+                return candidate
+            except OSError:
+                continue
+        raise ProgramNotFoundError(f"{name}: command not found")
+
+
+def _spawn_error(program: str, err: OSError) -> AppvirtError:
+    import errno as _errno
+
+    if err.errno in (_errno.ENOENT, _errno.ENOTDIR):
+        return ProgramNotFoundError(f"{program}: not visible inside the sandbox")
+    return NotExecutableError(f"{program}: {os.strerror(err.errno or _errno.EACCES)}")
+
+
+def _clock(spec: str) -> Clock:
+    if spec.startswith("offset:"):
+        return Clock(mode="offset", offset_ns=int(spec.split(":", 1)[1]) * 1_000_000_000)
+    if spec.startswith("frozen:"):
+        return Clock(mode="frozen", frozen_ns=int(spec.split(":", 1)[1]) * 1_000_000_000)
+    return Clock()
+
+
+def _forward_sigint(kernel: Any) -> Any:
+    """Ctrl-C goes to the guest (SIGINT), not to appvirt; only possible from the main thread."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        kernel.interrupted = True
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        return None

@@ -27,8 +27,26 @@ class _Group(click.Group):
         except Exception as err:  # noqa: BLE001 - a bug: one line unless --debug
             if ctx.meta.get("debug"):
                 raise
-            click.echo(InternalError(f"internal error: {type(err).__name__}: {err}").one_line(), err=True)
+            click.echo(
+                InternalError(f"internal error: {type(err).__name__}: {err}").one_line(), err=True
+            )
             ctx.exit(InternalError.exit_code)
+
+
+def entry() -> None:
+    """Console entry point: ``--trace`` without ``=FILE`` means stderr (click would eat the next word)."""
+    argv = sys.argv[1:]
+    if "run" in argv:
+        cut = argv.index("run")
+        head, tail = argv[: cut + 1], argv[cut + 1 :]
+        fixed = []
+        for i, arg in enumerate(tail):
+            if not arg.startswith("-"):
+                fixed.extend(tail[i:])
+                break
+            fixed.append("--trace=-" if arg == "--trace" else arg)
+        argv = head + fixed
+    main(args=argv, prog_name="appvirt")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,13 +63,38 @@ class _TraceOption(click.Option):
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--profile", "profile_name", default="default", show_default=True, help="Profile name or TOML file.")
+@click.option(
+    "--profile",
+    "profile_name",
+    default="default",
+    show_default=True,
+    help="Profile name or TOML file.",
+)
 @click.option("--trace", "trace", is_flag=False, flag_value="-", default=None, metavar="[=FILE]",
               help="Print one strace-style line per system call (stderr, or FILE).")  # fmt: skip
-@click.option("--report", "report", type=click.Path(dir_okay=False, writable=True), help="Write a JSON report.")
-@click.option("--mount", "mounts", multiple=True, metavar="HOST:GUEST[:MODE]", help="Extra mount (ro, cow, rw; or tmpfs:GUEST).")
-@click.option("--env", "envs", multiple=True, metavar="NAME[=VALUE]", help="Pass a host variable, or set one.")
-@click.option("--limit", "limits", multiple=True, metavar="KEY=VALUE,...", help="memory, time, instructions, processes, files, disk, output.")
+@click.option(
+    "--report",
+    "report",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write a JSON report.",
+)
+@click.option(
+    "--mount",
+    "mounts",
+    multiple=True,
+    metavar="HOST:GUEST[:MODE]",
+    help="Extra mount (ro, cow, rw; or tmpfs:GUEST).",
+)
+@click.option(
+    "--env", "envs", multiple=True, metavar="NAME[=VALUE]", help="Pass a host variable, or set one."
+)
+@click.option(
+    "--limit",
+    "limits",
+    multiple=True,
+    metavar="KEY=VALUE,...",
+    help="memory, time, instructions, processes, files, disk, output.",
+)
 @click.argument("program")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(
@@ -108,7 +151,9 @@ def run(
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--disasm", default=8, show_default=True, help="Instructions to disassemble at the entry point.")
+@click.option(
+    "--disasm", default=8, show_default=True, help="Instructions to disassemble at the entry point."
+)
 @click.argument("path", type=click.Path(dir_okay=False))
 def inspect(path: str, as_json: bool, disasm: int) -> None:
     """Describe an executable: format, arch, entry, segments, imports, entry disassembly."""

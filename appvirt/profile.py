@@ -37,7 +37,9 @@ PROFILE_DIR = Path(__file__).parent / "builtin_profiles"
 @dataclass(slots=True)
 class Profile:
     name: str = "default"
-    description: str = "System folders and the program's folder read-only, the current folder copy-on-write"
+    description: str = (
+        "System folders and the program's folder read-only, the current folder copy-on-write"
+    )
     mounts: list[MountSpec] = field(default_factory=list)
     system_mounts: bool = True  # the host's /usr, /bin, /lib*, /etc read-only
     program_dir: MountMode = MountMode.RO
@@ -64,7 +66,9 @@ class Profile:
     def with_mounts(self, mounts: list[MountSpec]) -> Profile:
         return replace(self, mounts=[*self.mounts, *mounts])
 
-    def guest_env(self, host_env: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
+    def guest_env(
+        self, host_env: dict[str, str], extra: dict[str, str] | None = None
+    ) -> dict[str, str]:
         """The environment the guest starts with: allowed host variables, then the profile's own."""
         env: dict[str, str] = {}
         for key, value in host_env.items():
@@ -95,7 +99,9 @@ def parse_mount(text: str) -> MountSpec:
     try:
         mount_mode = MountMode(mode)
     except ValueError:
-        raise ProfileError(f"bad mount mode {mode!r} in {text!r}: use ro, cow, rw or tmpfs") from None
+        raise ProfileError(
+            f"bad mount mode {mode!r} in {text!r}: use ro, cow, rw or tmpfs"
+        ) from None
     host = os.path.abspath(os.path.expanduser(parts[0]))
     if not os.path.exists(host):
         raise ProfileError(f"mount source {host} does not exist")
@@ -144,7 +150,9 @@ def profile_from_data(data: dict[str, Any], source: str, text: str = "") -> Prof
         if not isinstance(parent, str):
             raise bad("extends", "must be a profile name or path")
         base = resolve_profile(parent, relative_to=Path(source).parent)
-    prof = replace(base, source=source, mounts=list(base.mounts), limits=base.limits.merged(Limits()))
+    prof = replace(
+        base, source=source, mounts=list(base.mounts), limits=base.limits.merged(Limits())
+    )
     prof.name = _typed(data, "name", str, bad, Path(source).stem)
     prof.description = _typed(data, "description", str, bad, prof.description)
     prof.system_mounts = _typed(data, "system_mounts", bool, bad, prof.system_mounts)
@@ -169,7 +177,9 @@ def profile_from_data(data: dict[str, Any], source: str, text: str = "") -> Prof
                 raise bad(f"mounts[{i}].host", "must be a host path")
             host = os.path.abspath(os.path.expanduser(host))
         hidden = tuple(m.get("hidden", ()))
-        prof.mounts.append(MountSpec(guest=os.path.normpath(guest), mode=mode, host=host, hidden=hidden))
+        prof.mounts.append(
+            MountSpec(guest=os.path.normpath(guest), mode=mode, host=host, hidden=hidden)
+        )
     env = data.get("environment", {})
     if not isinstance(env, dict):
         raise bad("environment", "must be a table")
@@ -179,7 +189,9 @@ def profile_from_data(data: dict[str, Any], source: str, text: str = "") -> Prof
     if "allow" in env:
         prof.env_allow = tuple(_str_list(env["allow"], "environment.allow", bad))
     if "set" in env:
-        if not isinstance(env["set"], dict) or not all(isinstance(v, str) for v in env["set"].values()):
+        if not isinstance(env["set"], dict) or not all(
+            isinstance(v, str) for v in env["set"].values()
+        ):
             raise bad("environment.set", "must be a table of strings")
         prof.env_set = {**prof.env_set, **env["set"]}
     if "unset" in env:
@@ -244,7 +256,9 @@ def resolve_profile(name: str, relative_to: Path | None = None) -> Profile:
         return Profile.default()
     candidates = []
     if name.endswith(".toml") or "/" in name:
-        candidates.append(Path(relative_to or ".") / name if not os.path.isabs(name) else Path(name))
+        candidates.append(
+            Path(relative_to or ".") / name if not os.path.isabs(name) else Path(name)
+        )
     else:
         candidates += [user_profile_dir() / f"{name}.toml", PROFILE_DIR / f"{name}.toml"]
     for path in candidates:

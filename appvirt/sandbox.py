@@ -145,7 +145,11 @@ class Sandbox:
         limit_hit: str | None = None
         previous_sigint = None
         try:
-            guest_path = os.path.abspath(host_program) if host_program else self._search_path(vfs, program, guest_env)
+            guest_path = (
+                os.path.abspath(host_program)
+                if host_program
+                else self._search_path(vfs, program, guest_env)
+            )
             stdio = [_stream(stdin, 0, True), _stream(stdout, 1, False), _stream(stderr, 2, False)]
             try:
                 proc = kernel.spawn(

@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import sample
+from helpers import sample
 
 APPVIRT = [sys.executable, "-m", "appvirt"]
 
 
-def appvirt(*args: str, cwd: Path | None = None, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+def appvirt(
+    *args: str, cwd: Path | None = None, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*APPVIRT, *args], cwd=cwd, input=stdin, capture_output=True, timeout=120)
 
 
@@ -100,6 +102,8 @@ def test_bad_limit_is_125(tmp_path: Path) -> None:
 
 
 def test_time_limit(tmp_path: Path) -> None:
-    res = appvirt("run", "--limit", "time=1s", sample("compute-x86_64"), "100000000000", cwd=tmp_path)
+    res = appvirt(
+        "run", "--limit", "time=1s", sample("compute-x86_64"), "100000000000", cwd=tmp_path
+    )
     assert res.returncode == 152
     assert b"time limit" in res.stderr

@@ -70,7 +70,13 @@ _FAULT_OF = {
 def seg_descriptor(base: int, limit: int, access: int, flags: int) -> bytes:
     """An 8-byte GDT descriptor."""
     lo = (limit & 0xFFFF) | ((base & 0xFFFF) << 16)
-    hi = ((base >> 16) & 0xFF) | (access << 8) | (((limit >> 16) & 0xF) << 16) | (flags << 20) | (base & 0xFF000000)
+    hi = (
+        ((base >> 16) & 0xFF)
+        | (access << 8)
+        | (((limit >> 16) & 0xF) << 16)
+        | (flags << 20)
+        | (base & 0xFF000000)
+    )
     return struct.pack("<II", lo, hi)
 
 
@@ -100,7 +106,10 @@ class Machine:
     # -- CPU setup --------------------------------------------------------------------------------
     def _enable_paging(self) -> None:
         uc = self.uc
-        uc.reg_write(x86.UC_X86_REG_CR4, uc.reg_read(x86.UC_X86_REG_CR4) | CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT)
+        uc.reg_write(
+            x86.UC_X86_REG_CR4,
+            uc.reg_read(x86.UC_X86_REG_CR4) | CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT,
+        )
         efer = uc.reg_read(x86.UC_X86_REG_MSR, EFER)
         uc.reg_write(x86.UC_X86_REG_MSR, (EFER, efer | EFER_NXE))
         uc.reg_write(x86.UC_X86_REG_CR3, self.mem.tables.root)
@@ -111,7 +120,9 @@ class Machine:
         base = self.layout.arena - 0x1000
         self.gdt_base = base
         self.uc.mem_map(base, 0x1000, ucc.UC_PROT_ALL)
-        self.mem.tables.update(base, base + 0x1000, lambda lo, hi: [(base, base + 0x1000, _kernel_rw())])
+        self.mem.tables.update(
+            base, base + 0x1000, lambda lo, hi: [(base, base + 0x1000, _kernel_rw())]
+        )
         gdt = bytearray(GDT_ENTRIES * 8)
         gdt[GDT_CODE * 8 : GDT_CODE * 8 + 8] = seg_descriptor(0, 0xFFFFF, 0x9A, 0xC)
         gdt[GDT_DATA * 8 : GDT_DATA * 8 + 8] = seg_descriptor(0, 0xFFFFF, 0x92, 0xC)

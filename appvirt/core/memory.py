@@ -53,7 +53,15 @@ class Vma:
     shared: bool = False
 
     def clone(self, start: int, end: int) -> Vma:
-        return Vma(start, end, self.perms, self.name, self.offset + (start - self.start), self.inode, self.shared)
+        return Vma(
+            start,
+            end,
+            self.perms,
+            self.name,
+            self.offset + (start - self.start),
+            self.inode,
+            self.shared,
+        )
 
 
 @dataclass(slots=True, frozen=True)
@@ -156,7 +164,12 @@ class AddressSpace:
     def find_free(self, size: int, hint: int = 0) -> int:
         """Top-down placement below ``mmap_base`` as Linux does; a free ``hint`` wins."""
         lay = self.layout
-        if hint and hint >= lay.mmap_min and hint + size <= lay.task_size and self.is_free(hint, hint + size):
+        if (
+            hint
+            and hint >= lay.mmap_min
+            and hint + size <= lay.task_size
+            and self.is_free(hint, hint + size)
+        ):
             return hint
         top = lay.mmap_base
         i = bisect.bisect_left(self._starts, top) - 1
@@ -183,7 +196,12 @@ class AddressSpace:
         """Map [start, start+size) zero-filled; any existing mapping there is replaced."""
         size = page_up(size)
         end = start + size
-        if start & (PAGE - 1) or start < self.layout.mmap_min or end > self.layout.task_size or size <= 0:
+        if (
+            start & (PAGE - 1)
+            or start < self.layout.mmap_min
+            or end > self.layout.task_size
+            or size <= 0
+        ):
             raise OutOfMemory()
         if len(self.vmas) >= MAX_MAPPINGS:
             raise OutOfMemory()
@@ -294,7 +312,10 @@ class AddressSpace:
                 if not self.is_free(old_top, new_top):
                     return self.brk
                 self.map(old_top, new_top - old_top, Perm.RW, "[heap]")
-                self._merge(bisect.bisect_left(self._starts, old_top) - 1, bisect.bisect_left(self._starts, old_top) + 1)
+                self._merge(
+                    bisect.bisect_left(self._starts, old_top) - 1,
+                    bisect.bisect_left(self._starts, old_top) + 1,
+                )
             elif new_top < old_top:
                 self.unmap(new_top, old_top - new_top)
         except OutOfMemory:
@@ -349,7 +370,11 @@ class AddressSpace:
         lines = []
         for v in self.vmas:
             p = v.perms
-            perm = ("r" if p & Perm.R else "-") + ("w" if p & Perm.W else "-") + ("x" if p & Perm.X else "-")
+            perm = (
+                ("r" if p & Perm.R else "-")
+                + ("w" if p & Perm.W else "-")
+                + ("x" if p & Perm.X else "-")
+            )
             perm += "s" if v.shared else "p"
             dev = "08:01" if v.inode else "00:00"
             head = f"{v.start:08x}-{v.end:08x} {perm} {v.offset:08x} {dev} {v.inode}"

@@ -103,7 +103,9 @@ class PageTables:
         self._write(pdpt + (key & 511) * 8, struct.pack("<Q", pd | DIR_FLAGS))
         return pd
 
-    def update(self, start: int, end: int, pieces: Callable[[int, int], Iterable[tuple[int, int, int]]]) -> None:
+    def update(
+        self, start: int, end: int, pieces: Callable[[int, int], Iterable[tuple[int, int, int]]]
+    ) -> None:
         """Rewrite the entries of every 2 MiB chunk touching [start, end).
 
         ``pieces(chunk_start, chunk_end)`` yields (start, end, leaf flags) of mapped ranges in the

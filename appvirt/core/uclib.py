@@ -137,7 +137,9 @@ def hook_syscall(uch: int, insn: int, fn: Callable[[], None]) -> tuple[int, Any]
 
     cb = SYSCALL_CB(trampoline)
     hh = ctypes.c_size_t(0)
-    err = _hook_add_insn(uch, ctypes.byref(hh), UC_HOOK_INSN, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0, insn)
+    err = _hook_add_insn(
+        uch, ctypes.byref(hh), UC_HOOK_INSN, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0, insn
+    )
     if err:
         raise RuntimeError(f"uc_hook_add(INSN) failed: {err}")
     return hh.value, cb
@@ -151,7 +153,9 @@ def hook_interrupt(uch: int, fn: Callable[[int], None]) -> tuple[int, Any]:
 
     cb = INTR_CB(trampoline)
     hh = ctypes.c_size_t(0)
-    err = _hook_add_plain(uch, ctypes.byref(hh), UC_HOOK_INTR, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0)
+    err = _hook_add_plain(
+        uch, ctypes.byref(hh), UC_HOOK_INTR, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0
+    )
     if err:
         raise RuntimeError(f"uc_hook_add(INTR) failed: {err}")
     return hh.value, cb
@@ -165,7 +169,9 @@ def hook_invalid(uch: int, fn: Callable[[], bool]) -> tuple[int, Any]:
 
     cb = INVALID_CB(trampoline)
     hh = ctypes.c_size_t(0)
-    err = _hook_add_plain(uch, ctypes.byref(hh), UC_HOOK_INSN_INVALID, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0)
+    err = _hook_add_plain(
+        uch, ctypes.byref(hh), UC_HOOK_INSN_INVALID, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0
+    )
     if err:
         raise RuntimeError(f"uc_hook_add(INSN_INVALID) failed: {err}")
     return hh.value, cb

@@ -48,7 +48,8 @@ def pack_statx(st: Stat) -> bytes:
         0,
     )
     times = b"".join(
-        _STATX_TS.pack(*_split_ns(ns), 0) for ns in (st.atime_ns, st.ctime_ns, st.ctime_ns, st.mtime_ns)
+        _STATX_TS.pack(*_split_ns(ns), 0)
+        for ns in (st.atime_ns, st.ctime_ns, st.ctime_ns, st.mtime_ns)
     )
     devs = _STATX_DEV.pack(_major(st.rdev), _minor(st.rdev), _major(st.dev), _minor(st.dev))
     return (head + times + devs).ljust(256, b"\0")
@@ -120,10 +121,10 @@ class Abi:
         return value - (self.mask + 1) if value >> (self.word * 8 - 1) else value
 
     def pack_words(self, *values: int) -> bytes:
-        return struct.pack("<%d%s" % (len(values), self.wfmt), *[v & self.mask for v in values])
+        return struct.pack(f"<{len(values)}{self.wfmt}", *[v & self.mask for v in values])
 
     def unpack_words(self, data: bytes) -> tuple[int, ...]:
-        return struct.unpack("<%d%s" % (len(data) // self.word, self.wfmt), data)
+        return struct.unpack(f"<{len(data) // self.word}{self.wfmt}", data)
 
     # struct stat as the plain stat/fstat/lstat/newfstatat calls of this ABI return it
     def pack_stat(self, st: Stat) -> bytes:
@@ -160,7 +161,9 @@ class Abi:
         name = ent.name.encode("utf-8", "surrogateescape")
         head = 2 * self.word + 2
         reclen = (head + len(name) + 2 + self.word - 1) & ~(self.word - 1)
-        body = struct.pack("<%s%sH" % (self.wfmt, self.wfmt), ent.ino & self.mask, off & self.mask, reclen)
+        body = struct.pack(
+            f"<{self.wfmt}{self.wfmt}H", ent.ino & self.mask, off & self.mask, reclen
+        )
         body += name + b"\0"
         body = body.ljust(reclen - 1, b"\0") + bytes([_dtype(ent)])
         return body

@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from typing import Any as VFS  # the VFS protocol; see appvirt.vfs
 
 from unicorn import x86_const as x86
 
@@ -23,14 +24,14 @@ from ..core.machine import Machine, Stop
 from ..core.memory import GuestFault, OutOfMemory, page_up
 from ..errors import NotExecutableError
 from ..loader.image import Arch, Format, Image, Perm
-from typing import Any as VFS  # the VFS protocol; see appvirt.vfs
 from ..vfs.types import OpenFile
+from . import syscalls as _register_handlers  # noqa: F401 - importing registers every handler
 from . import tables
 from .abi import ABI32, ABI64, Abi
 from .fdtable import FdTable
 from .signals import DEFAULT_IGNORE, EXCEPTION_SIGNAL, Sig
 from .stack import StartInfo, build_stack
-from .syscall import HANDLERS, SIGNED, Handler, SyscallError
+from .syscall import HANDLERS, SIGNED_INT, SIGNED_LONG, Handler, SyscallError
 
 SLICE_US = 200_000
 _REGS64 = [
@@ -285,7 +286,9 @@ class Kernel:
                 mem.poke(seg.vaddr + bias, seg.data)
         return max(seg.vaddr + bias + seg.memsz for seg in image.segments)
 
-    def _start_image(self, proc: Process, image: Image, path: str, argv: list[bytes], envp: list[bytes]) -> None:
+    def _start_image(
+        self, proc: Process, image: Image, path: str, argv: list[bytes], envp: list[bytes]
+    ) -> None:
         machine = proc.machine
         mem = machine.mem
         lay = machine.layout
@@ -332,12 +335,13 @@ class Kernel:
     def _install_traps(self, proc: Process) -> None:
         machine = proc.machine
         numbers = tables.X86_64 if machine.is64 else tables.I386
-        table: list[tuple[Handler, int, tuple[int, ...]] | None] = [None] * (max(numbers) + 1)
+        table: list[tuple[Handler, int, tuple[int, ...], tuple[int, ...]] | None] = [None] * (max(numbers) + 1)
         for nr, name in numbers.items():
             h = HANDLERS.get(name)
             if h is not None:
-                signed = tuple(i for i, a in enumerate(h.args) if a in SIGNED)
-                table[nr] = (h, len(h.args), signed)
+                ints = tuple(i for i, a in enumerate(h.args) if a in SIGNED_INT)
+                longs = tuple(i for i, a in enumerate(h.args) if a in SIGNED_LONG)
+                table[nr] = (h, len(h.args), ints, longs)
         regs = machine.batch(_REGS64 if machine.is64 else _REGS32)
         ret_reg = x86.UC_X86_REG_RAX if machine.is64 else x86.UC_X86_REG_EAX
         reg = machine.reg
@@ -355,9 +359,12 @@ class Kernel:
             if entry is None:
                 ret = self._unknown(proc, nr, v)
             else:
-                handler, nargs, signed = entry
+                handler, nargs, ints, longs = entry
                 args = list(v[1 : 1 + nargs])
-                for i in signed:
+                for i in ints:
+                    a = args[i] & 0xFFFFFFFF
+                    args[i] = a - 0x100000000 if a & 0x80000000 else a
+                for i in longs:
                     if args[i] & sign_bit:
                         args[i] -= full
                 calls[handler.name] += 1
@@ -388,7 +395,13 @@ class Kernel:
             if machine.spurious_fault(intno):
                 return
             if os.environ.get("APPVIRT_DEBUG_TRAPS"):
-                print("trap", intno, hex(machine.pc), hex(machine.uc.reg_read(x86.UC_X86_REG_CR2)), machine.mem.spurious_faults)
+                print(
+                    "trap",
+                    intno,
+                    hex(machine.pc),
+                    hex(machine.uc.reg_read(x86.UC_X86_REG_CR2)),
+                    machine.mem.spurious_faults,
+                )
             sig = EXCEPTION_SIGNAL.get(intno, Sig.SIGSEGV)
             self._fatal(proc, sig)
 
@@ -413,7 +426,15 @@ class Kernel:
     def _fatal(self, proc: Process, sig: int) -> None:
         """Terminate ``proc`` by signal (no handler support yet for CPU faults)."""
         proc.term_signal = int(sig)
-        proc.core_dumped = sig in (Sig.SIGSEGV, Sig.SIGILL, Sig.SIGFPE, Sig.SIGABRT, Sig.SIGBUS, Sig.SIGTRAP, Sig.SIGQUIT)
+        proc.core_dumped = sig in (
+            Sig.SIGSEGV,
+            Sig.SIGILL,
+            Sig.SIGFPE,
+            Sig.SIGABRT,
+            Sig.SIGBUS,
+            Sig.SIGTRAP,
+            Sig.SIGQUIT,
+        )
         proc.machine.request_stop()
 
     def exit_process(self, proc: Process, status: int) -> None:
@@ -469,7 +490,11 @@ class Kernel:
         while proc.exit_status is None and proc.term_signal is None:
             stop = machine.run(SLICE_US)
             if stop is Stop.FAULT:
-                sig = Sig.SIGILL if machine.fault and machine.fault.value == "invalid" else Sig.SIGSEGV
+                sig = (
+                    Sig.SIGILL
+                    if machine.fault and machine.fault.value == "invalid"
+                    else Sig.SIGSEGV
+                )
                 self._fatal(proc, sig)
             if proc.itimer_real_ns and self.clock.monotonic_ns() >= proc.itimer_real_ns:
                 self._fire_alarm(proc)

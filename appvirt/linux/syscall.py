@@ -41,7 +41,8 @@ class Arg(enum.Enum):
     STRV = "strv"  # NULL-terminated array of strings (argv, envp)
 
 
-SIGNED = {Arg.INT, Arg.LONG, Arg.FD, Arg.DIRFD, Arg.OFF, Arg.SIG, Arg.CLOCK}
+SIGNED_INT = {Arg.INT, Arg.FD, Arg.DIRFD, Arg.SIG, Arg.CLOCK}  # C int: 32-bit on both ABIs
+SIGNED_LONG = {Arg.LONG, Arg.OFF}  # C long: word-sized
 
 
 class Ret(enum.Enum):
@@ -63,7 +64,9 @@ class Handler:
 HANDLERS: dict[str, Handler] = {}
 
 
-def syscall(name: str, *args: Arg, ret: Ret = Ret.INT, blocking: bool = False) -> Callable[[Any], Any]:
+def syscall(
+    name: str, *args: Arg, ret: Ret = Ret.INT, blocking: bool = False
+) -> Callable[[Any], Any]:
     """Register the decorated function as the handler of syscall ``name``."""
 
     def register(fn: Callable[..., int]) -> Callable[..., int]:

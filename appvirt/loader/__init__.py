@@ -26,7 +26,6 @@ __all__ = [
     "TlsInfo",
     "load",
     "load_bytes",
-    "MAX_FILE_SIZE",
 ]
 
 ELF_MAGIC = b"\x7fELF"
@@ -74,7 +73,10 @@ def _read(path: str) -> bytes:
         if info.st_size > MAX_FILE_SIZE:
             raise NotExecutableError(f"{path}: file too large ({info.st_size} bytes)")
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(MAX_FILE_SIZE + 1)
+            data = handle.read(MAX_FILE_SIZE + 1)
+        if len(data) > MAX_FILE_SIZE:  # it grew after fstat
+            raise NotExecutableError(f"{path}: file too large")
+        return data
     except OSError as exc:
         raise NotExecutableError(f"{path}: cannot read: {exc.strerror or exc}") from None
     finally:

@@ -302,7 +302,8 @@ class HostFile(OpenFile):
 
 class DirFile(OpenFile):
     """An open directory: getdents over a snapshot of the merged listing, taken at the first call
-    and again after a rewind. ``position`` counts entries."""
+    and again after a rewind. getdents advances its own cursor; ``position`` is the caller's
+    offset bookkeeping (d_off, telldir), and ``seek`` sets both (0 rewinds)."""
 
     kind = FileKind.DIR
 
@@ -321,6 +322,7 @@ class DirFile(OpenFile):
         self._lister = lister
         self._stater = stater
         self._entries: list[DirEntry] | None = None
+        self._next = 0
 
     def read(self, size: int) -> bytes:
         raise fail(errno.EISDIR, self.path)
@@ -337,10 +339,10 @@ class DirFile(OpenFile):
     def getdents(self, max_entries: int | None = None) -> list[DirEntry]:
         if self._entries is None:
             self._entries = self._lister(self.node)
-        start = self.position
+        start = self._next
         end = len(self._entries) if max_entries is None else start + max(0, max_entries)
         out = self._entries[start:end]
-        self.position = start + len(out)
+        self._next = start + len(out)
         return out
 
     def seek(self, offset: int, whence: int) -> int:
@@ -354,7 +356,7 @@ class DirFile(OpenFile):
             raise fail(errno.EINVAL, self.path)
         if new == 0:
             self._entries = None  # rewinddir: see changes made since
-        self.position = new
+        self.position = self._next = new
         return new
 
     def stat(self) -> Stat:

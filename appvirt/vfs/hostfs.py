@@ -76,9 +76,7 @@ def probe(root: str, parts: Parts, what: str) -> tuple[os.stat_result, str | Non
         raise _reraise(e, what) from None
 
 
-def listing(
-    root: str, parts: Parts, what: str
-) -> list[tuple[str, os.stat_result, str | None]]:
+def listing(root: str, parts: Parts, what: str) -> list[tuple[str, os.stat_result, str | None]]:
     """Every entry of a host directory with its lstat result and link text."""
     try:
         fd = open_dir(root, parts, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -101,8 +99,10 @@ def listing(
     return out
 
 
-def open_file(root: str, parts: Parts, flags: int, what: str, mode: int = 0o666) -> int:
-    """Open a host regular file; anything else (symlink, FIFO, device) fails."""
+def open_file(
+    root: str, parts: Parts, flags: int, what: str, mode: int = 0o666
+) -> tuple[int, os.stat_result]:
+    """Open a host regular file (and fstat it); anything else (symlink, FIFO, device) fails."""
     try:
         if not parts:
             fd = os.open(root, flags | _FILE, mode)
@@ -119,7 +119,7 @@ def open_file(root: str, parts: Parts, flags: int, what: str, mode: int = 0o666)
     if not stat.S_ISREG(hst.st_mode):
         os.close(fd)
         raise fail(errno.EACCES, what)
-    return fd
+    return fd, hst
 
 
 def read_all(fd: int) -> bytearray:
@@ -161,19 +161,33 @@ def link(root: str, old: Parts, new: Parts, what: str) -> None:
         os.link(oname, nname, src_dir_fd=ofd, dst_dir_fd=nfd, follow_symlinks=False)
 
 
-def chown(root: str, parts: Parts, uid: int, gid: int, what: str) -> None:
+@contextmanager
+def entry(root: str, parts: Parts, what: str) -> Iterator[tuple[int | None, str]]:
+    """``(dir_fd, name)`` for a metadata call on ``root/parts``; ``(None, root)`` for the root
+    itself (the configured mount source, which is trusted)."""
+    if not parts:
+        try:
+            yield None, root
+        except OSError as e:
+            raise _reraise(e, what) from None
+        return
     with parent_of(root, parts, what) as (fd, name):
+        yield fd, name
+
+
+def chown(root: str, parts: Parts, uid: int, gid: int, what: str) -> None:
+    with entry(root, parts, what) as (fd, name):
         os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
 
 
 def utime(root: str, parts: Parts, times: tuple[int, int], what: str) -> None:
-    with parent_of(root, parts, what) as (fd, name):
+    with entry(root, parts, what) as (fd, name):
         os.utime(name, ns=times, dir_fd=fd, follow_symlinks=False)
 
 
 def chmod(root: str, parts: Parts, mode: int, what: str) -> None:
     """chmod without following a final host symlink: through an O_PATH descriptor of the entry."""
-    with parent_of(root, parts, what) as (fd, name):
+    with entry(root, parts, what) as (fd, name):
         pfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
         try:
             if stat.S_ISLNK(os.fstat(pfd).st_mode):
@@ -184,7 +198,7 @@ def chmod(root: str, parts: Parts, mode: int, what: str) -> None:
 
 
 def truncate(root: str, parts: Parts, length: int, what: str) -> None:
-    fd = open_file(root, parts, os.O_WRONLY, what)
+    fd, _ = open_file(root, parts, os.O_WRONLY, what)
     try:
         os.ftruncate(fd, length)
     except OSError as e:

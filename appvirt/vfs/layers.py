@@ -13,6 +13,8 @@ from . import hostfs
 from .namespace import DirNode, Namespace, Node, attach
 from .types import MountMode
 
+MAX_ABSENT = 4096  # negative lookups remembered per directory (start-up probes many paths)
+
 
 def _visible(d: DirNode, name: str) -> tuple[str, ...] | None:
     """The host origin of ``d/name`` if it may be loaded from the host, else None."""
@@ -25,12 +27,13 @@ def _visible(d: DirNode, name: str) -> tuple[str, ...] | None:
 
 
 def lookup(ns: Namespace, d: DirNode, name: str, what: str) -> Node | None:
-    node = d.entries.get(name)
+    node = d.children.get(name)
     if node is not None:
         return node  # type: ignore[return-value]
     if d.dynamic:
         return d.child(name)
-    if d.complete and d.mount.mode is not MountMode.RW:
+    static = d.mount.mode is not MountMode.RW  # ro/cow: the host tree is taken as unchanging
+    if static and (d.complete or name in d.absent):
         return None
     origin = _visible(d, name)
     if origin is None:
@@ -38,6 +41,8 @@ def lookup(ns: Namespace, d: DirNode, name: str, what: str) -> Node | None:
     assert d.mount.host is not None
     found = hostfs.probe(d.mount.host, origin, what)
     if found is None:
+        if static and len(d.absent) < MAX_ABSENT:
+            d.absent.add(name)
         return None
     hst, target = found
     node = ns.from_host(name, hst, target, d.mount, origin)
@@ -51,7 +56,7 @@ def complete(ns: Namespace, d: DirNode, what: str) -> None:
         return
     mount = d.mount
     assert mount.host is not None and d.origin is not None
-    entries = d.entries
+    entries = d.children
     for name, hst, target in hostfs.listing(mount.host, d.origin, what):
         if name in entries:
             continue
@@ -62,9 +67,32 @@ def complete(ns: Namespace, d: DirNode, what: str) -> None:
     d.complete = True
 
 
+def refresh(ns: Namespace, d: DirNode, what: str) -> None:
+    """rw directories: the host is the truth, so a listing re-reads it (entries created or removed
+    on the host behind the guest's back appear or vanish)."""
+    mount = d.mount
+    assert mount.host is not None and d.origin is not None
+    listed = {
+        name: (hst, target) for name, hst, target in hostfs.listing(mount.host, d.origin, what)
+    }
+    for name, node in list(d.children.items()):
+        if name not in listed and node.origin is not None and not node.mount_root:
+            del d.children[name]
+    for name, (hst, target) in listed.items():
+        if name in d.children:
+            continue
+        origin = _visible(d, name)
+        if origin is not None:
+            attach(d, name, ns.from_host(name, hst, target, mount, origin), count=False)
+    d.complete = True
+
+
 def names(ns: Namespace, d: DirNode, what: str) -> list[str]:
     """The merged, sorted listing of ``d``."""
     if d.dynamic:
-        return sorted(set(d.entries) | set(d.names()))
-    complete(ns, d, what)
-    return sorted(d.entries)
+        return sorted(set(d.children) | set(d.names()))
+    if d.mount.mode is MountMode.RW and d.origin is not None:
+        refresh(ns, d, what)
+    else:
+        complete(ns, d, what)
+    return sorted(d.children)

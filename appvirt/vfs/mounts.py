@@ -10,8 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .types import MountMode, MountSpec, StatFs, fail
 
@@ -32,6 +34,10 @@ class Mount:
     fstype: str = "tmpfs"  # for /proc/mounts
     special: str = ""  # "proc" or "dev" for the VFS's own trees
     hidden: frozenset[tuple[str, ...]] = field(default_factory=frozenset)
+    root_ref: weakref.ref[Any] | None = None  # the mount's root node (weak: nodes point here)
+
+    def root(self) -> Any:
+        return None if self.root_ref is None else self.root_ref()
 
     @property
     def in_memory(self) -> bool:

@@ -26,13 +26,13 @@ import os
 import stat as st
 import time
 import weakref
-from typing import Union
+from typing import cast
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from .mounts import Mount
-from .types import FileKind, OpenFile, Stat
+from .types import FileKind, MountMode, OpenFile, Stat
 
 S_IFMT = 0o170000
 S_IFDIR = 0o040000
@@ -93,6 +93,9 @@ class DirNode(FakeDirectory):
         origin: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__(name, mode & 0o7777, filesystem=fs)
+        # the pyfakefs entry dict itself (never rebound), typed, without a property call per lookup
+        self.children = cast("dict[str, Node]", self.entries)
+        self.absent: set[str] = set()  # ro/cow: names the host was found not to have
         self.mount = mount
         self.origin = origin
         self.complete = origin is None
@@ -111,7 +114,11 @@ class DirNode(FakeDirectory):
         return []
 
 
-Node = Union[FileNode, DirNode]
+Node = FileNode | DirNode
+
+
+def name_of(node: FakeFile) -> str:
+    return str(node.name)
 
 
 def kind_of(node: FakeFile) -> int:
@@ -204,7 +211,6 @@ class Namespace:
         return node
 
 
-
 def set_host_stat(node: FakeFile, hst: os.stat_result) -> None:
     sr = node.stat_result
     sr.set_from_stat_result(hst)
@@ -218,7 +224,7 @@ def set_host_stat(node: FakeFile, hst: os.stat_result) -> None:
 def attach(parent: DirNode, name: str, node: Node, *, count: bool = True) -> None:
     """Link ``node`` into ``parent`` as ``name`` (the name must be free)."""
     parent.entries[name] = node
-    node.name = name
+    node.name = name  # type: ignore[assignment]
     node.parent_dir = weakref.ref(parent)
     if not count:
         return
@@ -230,13 +236,13 @@ def attach(parent: DirNode, name: str, node: Node, *, count: bool = True) -> Non
 
 def detach(parent: DirNode, name: str) -> Node:
     """Unlink ``name`` from ``parent``; remembers a removed host name of a cow directory."""
-    node = parent.entries.pop(name)
+    node = parent.children.pop(name)
     if isinstance(node, DirNode):
         parent.stat_result.st_nlink -= 1
-        node.stat_result.st_nlink = 0
     else:
         node.stat_result.st_nlink = max(0, node.stat_result.st_nlink - 1)
-    if parent.origin is not None and node.origin == (*parent.origin, name):
+    cow = parent.mount.mode is MountMode.COW
+    if cow and parent.origin is not None and node.origin == (*parent.origin, name):
         parent.whiteouts.add(name)
     return node
 
@@ -286,5 +292,6 @@ class MagicLink(FileNode):
     open inode itself (or the stream), like Linux's magic links."""
 
     def __init__(self, fs: FakeFilesystem, name: str, mount: Mount, file: OpenFile) -> None:
-        super().__init__(fs, name, S_IFLNK | 0o700, mount, target=file.path or "anon_inode:[file]")
+        perm = (0o500 if file.readable else 0o100) | (0o200 if file.writable else 0)
+        super().__init__(fs, name, S_IFLNK | perm, mount, target=file.path or "anon_inode:[file]")
         self.file = file

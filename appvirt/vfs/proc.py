@@ -15,7 +15,17 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .mounts import Mount
-from .namespace import S_IFLNK, S_IFREG, DirNode, FileNode, MagicLink, Namespace, Node, attach
+from .namespace import (
+    S_IFLNK,
+    S_IFREG,
+    DirNode,
+    FileNode,
+    MagicLink,
+    Namespace,
+    Node,
+    attach,
+    name_of,
+)
 from .types import MountMode, OpenFile
 
 Producer = Callable[[], bytes]
@@ -85,9 +95,10 @@ def _place(node: Node, parent: DirNode, ctx: ProcContext) -> None:
     """Give a generated node its stable inode number and its (weak) parent."""
     node.parent_dir = weakref.ref(parent)
     sr = node.stat_result
-    sr.st_ino = ctx.ino(f"{parent.stat_result.st_ino}/{node.name}")
+    sr.st_ino = ctx.ino(f"{parent.stat_result.st_ino}/{name_of(node)}")
     sr.st_dev = ctx.mount.dev
     sr.st_uid = sr.st_gid = 0
+    sr.st_nlink = 2 if isinstance(node, DirNode) else 1
     sr.st_atime_ns = sr.st_mtime_ns = sr.st_ctime_ns = ctx.boot_time * 1_000_000_000
 
 
@@ -191,10 +202,11 @@ def build(ns: Namespace, ctx: ProcContext) -> ProcRoot:
         "version": lambda: VERSION.encode(),
         "filesystems": lambda: FILESYSTEMS.encode(),
         "stat": lambda: system_stat(ctx).encode(),
+        # a file rather than Linux's symlink to self/mounts, so it works without a provider
+        "mounts": lambda: mounts_text(ctx.mounts).encode(),
     }
     for name, produce in fixed.items():
         attach(root, name, ProcFile(root, name, ctx, produce), count=False)
-    attach(root, "mounts", _symlink(root, "mounts", "self/mounts", ctx), count=False)
     return root
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import perms
 from .flags import NAME_MAX, PATH_MAX, SYMLOOP_MAX
-from .namespace import DirNode, MagicLink, Node, is_dir, is_link
+from .namespace import DirNode, MagicLink, Namespace, Node, is_dir, is_link, name_of
 from .types import OpenFile, fail
 
 Lookup = Callable[[DirNode, str, str], "Node | None"]
@@ -48,13 +48,11 @@ def _check_name(name: str, what: str) -> None:
 
 
 class Resolver:
-    def __init__(self, root: Callable[[], DirNode], lookup: Lookup) -> None:
-        self._root = root
+    def __init__(self, ns: Namespace, lookup: Lookup) -> None:
+        self._ns = ns
         self._lookup = lookup
 
-    def resolve(
-        self, path: str, cwd: str, *, follow: bool, uid: int = 0, gid: int = 0
-    ) -> Resolved:
+    def resolve(self, path: str, cwd: str, *, follow: bool, uid: int = 0, gid: int = 0) -> Resolved:
         if not path:
             raise fail(errno.ENOENT, path)
         if len(path) >= PATH_MAX // 4 and len(path.encode("utf-8", "surrogateescape")) >= PATH_MAX:
@@ -65,9 +63,9 @@ class Resolver:
             # relative: walk the (absolute, canonical) base directory first, then the path
             pending = _split(cwd) + pending
             if not pending:
-                return self._dot([self._root()], [], ".", slash)
+                return self._dot([self._ns.root], [], ".", slash)
         pending.reverse()
-        return self._walk([self._root()], [], pending, follow, slash, uid, gid, path)
+        return self._walk([self._ns.root], [], pending, follow, slash, uid, gid, path)
 
     def _walk(
         self,
@@ -158,10 +156,10 @@ class Resolver:
         node = getattr(file, "node", None)
         if last:
             if node is None:
-                return Resolved(None, link.name, None, file.path, slash, magic=file)
+                return Resolved(None, name_of(link), None, file.path, slash, magic=file)
             if slash and not is_dir(node):
                 raise fail(errno.ENOTDIR, what)
-            return Resolved(None, link.name, node, file.path, slash)
+            return Resolved(None, name_of(link), node, file.path, slash)
         if node is None or not is_dir(node) or not file.path.startswith("/"):
             raise fail(errno.ENOTDIR, what)
         del stack[1:]

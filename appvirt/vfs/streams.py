@@ -11,7 +11,7 @@ import errno
 import os
 import select
 import stat
-from typing import BinaryIO
+from typing import IO
 
 from .types import FileKind, OpenFile, Stat, fail
 
@@ -106,7 +106,9 @@ class HostFdStream(OpenFile):
 
     def _poll(self, want_write: bool) -> bool:
         try:
-            r, w, _ = select.select([] if want_write else [self._fd], [self._fd] if want_write else [], [], 0)
+            r, w, _ = select.select(
+                [] if want_write else [self._fd], [self._fd] if want_write else [], [], 0
+            )
         except (OSError, ValueError):
             return True
         return bool(w if want_write else r)
@@ -169,7 +171,7 @@ class PyFileStream(OpenFile):
 
     kind = FileKind.FIFO
 
-    def __init__(self, fileobj: BinaryIO, *, flush: bool = True) -> None:
+    def __init__(self, fileobj: IO[bytes], *, flush: bool = True) -> None:
         self._file = fileobj
         self._flush = flush
         self.readable = _ask(fileobj, "readable")

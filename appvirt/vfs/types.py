@@ -134,10 +134,10 @@ class OpenFile:
         raise fail(errno.EINVAL)
 
     def getdents(self, max_entries: int | None = None) -> list[DirEntry]:
-        """Entries not yet returned (``.`` and ``..`` first), at most ``max_entries``; advances the
-        position. ``position`` counts entries, so ``seek(n, SEEK_SET)`` goes back to entry n (a
-        caller that could not fit every entry in the guest's buffer seeks back) and
-        ``seek(0, SEEK_SET)`` rewinds and re-reads the directory."""
+        """Entries not yet returned (``.`` and ``..`` first), at most ``max_entries``; a second call
+        returns the rest (or []). ``seek(n, SEEK_SET)`` goes back to entry n (for a caller that could
+        not fit every entry in the guest's buffer) and ``seek(0, SEEK_SET)`` rewinds and re-reads
+        the directory."""
         raise fail(errno.ENOTDIR)
 
     def fsync(self) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import BUSYBOX, run_guest, run_native, tree_digest
+from helpers import BUSYBOX, run_guest, run_native, tree_digest
 
 WORDS = "pear\napple\nfig\nbanana\napple\ncherry\nfig\ndate\n"
 NUMS = "10\n2\n33\n4\n-5\n100\n7\n"
@@ -73,11 +73,10 @@ CASES: list[tuple[str, list[str], bytes, bool]] = [
     ("diff", ["diff", "a.txt", "b.txt"], b"", False),
     ("gzip", ["gzip", "-c", "text.txt"], b"", False),
     ("gunzip", ["gunzip", "-c", "text.txt.gz"], b"", False),
-    ("zcat", ["zcat", "text.txt.gz"], b"", False),
     ("bzip2", ["bzip2", "-c", "words.txt"], b"", False),
     ("tar-t", ["tar", "-tvf", "archive.tar"], b"", False),
     ("tar-x", ["tar", "-xvf", "archive.tar"], b"", False),
-    ("tar-c", ["tar", "-cf", "-", "sub"], b"", False),
+    ("tar-c", ["tar", "-cf", "-", "sub/one.txt", "text.txt"], b"", False),
     ("rev", ["rev", "words.txt"], b"", False),
     ("nl", ["nl", "words.txt"], b"", False),
     ("fold", ["fold", "-w", "7", "text.txt"], b"", False),
@@ -137,7 +136,9 @@ def fixture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.skipif(shutil.which(BUSYBOX) is None, reason="busybox-static not installed")
 @pytest.mark.parametrize("argv,stdin,unordered", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_applet_matches_native(fixture_dir: Path, argv: list[str], stdin: bytes, unordered: bool) -> None:
+def test_applet_matches_native(
+    fixture_dir: Path, argv: list[str], stdin: bytes, unordered: bool
+) -> None:
     before = tree_digest(fixture_dir)
     guest = run_guest([BUSYBOX, *argv], fixture_dir, stdin)
     assert tree_digest(fixture_dir) == before, "the guest changed the host folder"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import run_guest, run_native, sample, tree_digest
+from helpers import run_guest, run_native, sample, tree_digest
 
 ARCHES = ["x86_64", "i386"]
 CASES = [
@@ -29,7 +29,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-@pytest.mark.parametrize("name,args", CASES, ids=[f"{n}-{'-'.join(a) or 'noargs'}" for n, a in CASES])
+@pytest.mark.parametrize(
+    "name,args", CASES, ids=[f"{n}-{'-'.join(a) or 'noargs'}" for n, a in CASES]
+)
 def test_sample_matches_native(tmp_path: Path, arch: str, name: str, args: list[str]) -> None:
     program = sample(f"{name}-{arch}")
     before = tree_digest(tmp_path)

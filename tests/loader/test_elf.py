@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from appvirt.loader import load
+from appvirt.loader import load, load_bytes
 from appvirt.loader.image import Arch, Format, Image, Perm
 
 pytestmark = pytest.mark.skipif(shutil.which("readelf") is None, reason="readelf not installed")
@@ -202,6 +203,22 @@ def test_static_i386_details(static32: Path) -> None:
 def test_stack_exec_follows_gnu_stack(static64: Path, execstack64: Path) -> None:
     assert load(str(static64)).stack_exec is False
     assert load(str(execstack64)).stack_exec is True
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("static64", False), ("static32", True)])
+def test_missing_gnu_stack_follows_the_kernel(
+    elf_binary: Callable[[str], Path], kind: str, expected: bool
+) -> None:
+    """Without PT_GNU_STACK Linux gives i386 programs an executable stack, x86-64 ones not."""
+    data = bytearray(elf_binary(kind).read_bytes())
+    is64 = data[4] == 2
+    phoff = struct.unpack_from("<Q" if is64 else "<I", data, 0x20 if is64 else 0x1C)[0]
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36 if is64 else 0x2A)
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        if struct.unpack_from("<I", data, at)[0] == 0x6474E551:
+            struct.pack_into("<I", data, at, 0)  # PT_NULL
+    assert load_bytes(bytes(data), kind).stack_exec is expected
 
 
 def test_rw_segment_has_bss_beyond_file_bytes(static64: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from appvirt.loader import load
+from appvirt.loader import load, load_bytes
 from appvirt.loader.image import Arch, Format, Image, Perm
 
 OBJDUMP = "x86_64-w64-mingw32-objdump"
@@ -253,3 +253,13 @@ def test_headers_segment_holds_the_pe_header(win_exe: Callable[[str], Path]) -> 
     (lfanew,) = struct.unpack_from("<I", headers.data, 0x3C)
     assert headers.data[lfanew : lfanew + 4] == b"PE\0\0"
     assert image.machine_name.startswith("x86-64")
+
+
+def test_relocs_stripped_flag_makes_image_fixed(win_exe: Callable[[str], Path]) -> None:
+    data = bytearray(win_exe("i386").read_bytes())
+    (lfanew,) = struct.unpack_from("<I", data, 0x3C)
+    (characteristics,) = struct.unpack_from("<H", data, lfanew + 22)
+    struct.pack_into("<H", data, lfanew + 22, characteristics | 0x0001)
+    image = load_bytes(bytes(data), "fixed.exe")
+    assert not image.relocatable
+    assert image.relocations  # still listed: the table is there, only the flag forbids rebasing

@@ -13,7 +13,6 @@ from .common import (
     AT_EMPTY_PATH,
     AT_FDCWD,
     AT_REMOVEDIR,
-    AT_SYMLINK_FOLLOW,
     AT_SYMLINK_NOFOLLOW,
     at,
     decode,
@@ -557,7 +556,9 @@ UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 
 
-def _utimens(t: Task, dirfd: int, ptr: int, times: tuple[int | None, int | None] | None, flags: int) -> int:
+def _utimens(
+    t: Task, dirfd: int, ptr: int, times: tuple[int | None, int | None] | None, flags: int
+) -> int:
     vfs = t.proc.kernel.vfs
     atime, mtime = times if times is not None else (None, None)
     if ptr == 0:
@@ -599,7 +600,9 @@ def sys_utimensat_time64(t: Task, dirfd: int, ptr: int, tp: int, flags: int) -> 
     return _utimens_checked(t, dirfd, ptr, times, flags)
 
 
-def _utimens_checked(t: Task, dirfd: int, ptr: int, times: tuple[int | None, int | None] | None, flags: int) -> int:
+def _utimens_checked(
+    t: Task, dirfd: int, ptr: int, times: tuple[int | None, int | None] | None, flags: int
+) -> int:
     if times is not None:
         a, m = times
         vfs_times = (a, m)
@@ -871,7 +874,15 @@ def sys_fcntl(t: Task, fd: int, cmd: int, arg: int) -> int:
         return 0
     if cmd in (F_GETLK, 12):  # F_GETLK64 on i386
         return 0
-    if cmd in (F_SETLK, F_SETLKW, 13, 14, 36, 37, 38):  # locks always granted: one writer per sandbox
+    if cmd in (
+        F_SETLK,
+        F_SETLKW,
+        13,
+        14,
+        36,
+        37,
+        38,
+    ):  # locks always granted: one writer per sandbox
         return 0
     if cmd == F_GETPIPE_SZ:
         return 65536

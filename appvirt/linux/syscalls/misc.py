@@ -56,7 +56,17 @@ def sys_socketcall(t: Task, call: int, args: int) -> int:
     return _denied(t, f"socketcall({call})")
 
 
-for _name in ("connect", "bind", "listen", "accept", "accept4", "sendto", "recvfrom", "sendmsg", "recvmsg"):
+for _name in (
+    "connect",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "sendto",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+):
     syscall(_name, Arg.FD, Arg.PTR, Arg.HEX)(lambda t, fd, *a: -errno.ENOTSOCK)
 
 

@@ -90,7 +90,12 @@ def _getres(t: Task, a: int, b: int, c: int, value: int) -> int:
     return 0
 
 
-for _name, _fn in (("getresuid", _uid), ("getresuid32", _uid), ("getresgid", _gid), ("getresgid32", _gid)):
+for _name, _fn in (
+    ("getresuid", _uid),
+    ("getresuid32", _uid),
+    ("getresgid", _gid),
+    ("getresgid32", _gid),
+):
     syscall(_name, Arg.PTR, Arg.PTR, Arg.PTR)(lambda t, a, b, c, f=_fn: _getres(t, a, b, c, f(t)))
 
 

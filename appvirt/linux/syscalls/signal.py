@@ -29,10 +29,14 @@ def sys_rt_sigaction(t: Task, sig: int, act: int, old: int, size: int) -> int:
     fmt = "<" + abi.wfmt * 3 + "Q"  # handler, flags, restorer, mask
     current = proc.sigactions.get(sig, SigAction())
     if act:
-        handler, flags, restorer, mask = struct.unpack(fmt, proc.mem.read(act, struct.calcsize(fmt)))
+        handler, flags, restorer, mask = struct.unpack(
+            fmt, proc.mem.read(act, struct.calcsize(fmt))
+        )
         new = SigAction(handler, flags, restorer, mask)
     if old:
-        proc.mem.write(old, struct.pack(fmt, current.handler, current.flags, current.restorer, current.mask))
+        proc.mem.write(
+            old, struct.pack(fmt, current.handler, current.flags, current.restorer, current.mask)
+        )
     if act:
         proc.sigactions[sig] = new
     return 0

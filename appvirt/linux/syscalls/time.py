@@ -115,7 +115,9 @@ def _clock_nanosleep(t: Task, clock: int, flags: int, ns: int) -> int:
 @syscall("clock_nanosleep", Arg.CLOCK, Arg.HEX, Arg.PTR, Arg.PTR, blocking=True)
 def sys_clock_nanosleep(t: Task, clock: int, flags: int, req: int, rem: int) -> int:
     abi = t.proc.abi
-    return _clock_nanosleep(t, clock, flags, abi.unpack_timespec(t.proc.mem.read(req, abi.timespec_size)))
+    return _clock_nanosleep(
+        t, clock, flags, abi.unpack_timespec(t.proc.mem.read(req, abi.timespec_size))
+    )
 
 
 @syscall("clock_nanosleep_time64", Arg.CLOCK, Arg.HEX, Arg.PTR, Arg.PTR, blocking=True)
@@ -151,7 +153,9 @@ def sys_setitimer(t: Task, which: int, new: int, old: int) -> int:
     if which != 0:
         raise SyscallError(errno.EINVAL)
     size = 2 * abi.word
-    interval_s, interval_us, value_s, value_us = struct.unpack("<4" + abi.sfmt, t.proc.mem.read(new, 2 * size))
+    interval_s, interval_us, value_s, value_us = struct.unpack(
+        "<4" + abi.sfmt, t.proc.mem.read(new, 2 * size)
+    )
     prev = t.proc.kernel.set_alarm(t.proc, value_s * 1_000_000_000 + value_us * 1000)
     if old:
         t.proc.mem.write(old, abi.pack_timeval(0) + abi.pack_timeval(prev))

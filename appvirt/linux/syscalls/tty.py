@@ -71,6 +71,8 @@ def terminal_ioctl(t: Task, f: OpenFile, req: int, arg: int) -> int:
         for i, value in enumerate(fields[5:]):
             if i < len(cc):
                 cc[i] = bytes([value]) if isinstance(cc[i], bytes) else value
-        termios.tcsetattr(host, _WHEN[req], [fields[0], fields[1], fields[2], fields[3], old[4], old[5], cc])
+        termios.tcsetattr(
+            host, _WHEN[req], [fields[0], fields[1], fields[2], fields[3], old[4], old[5], cc]
+        )
         return 0
     raise SyscallError(errno.EINVAL)

@@ -1,0 +1,1 @@
+"""Loader tests (a package so its module names cannot clash with other test folders)."""

@@ -20,9 +20,9 @@ def test_thousand_runs_do_not_grow_memory(tmp_path: Path) -> None:
     import io
     import resource
 
-    from appvirt import Sandbox
-
     from helpers import TEST_ENV, sample
+
+    from appvirt import Sandbox
 
     sandbox = Sandbox(cwd=str(tmp_path))
     program = sample("hello-x86_64")

@@ -335,7 +335,9 @@ class Kernel:
     def _install_traps(self, proc: Process) -> None:
         machine = proc.machine
         numbers = tables.X86_64 if machine.is64 else tables.I386
-        table: list[tuple[Handler, int, tuple[int, ...], tuple[int, ...]] | None] = [None] * (max(numbers) + 1)
+        table: list[tuple[Handler, int, tuple[int, ...], tuple[int, ...]] | None] = [None] * (
+            max(numbers) + 1
+        )
         for nr, name in numbers.items():
             h = HANDLERS.get(name)
             if h is not None:

@@ -8,13 +8,8 @@ import time
 
 from . import hostfs, layers, perms
 from .core import VFSCore
-from .files import (
-    free_if_orphan,
-    resize,
-)
-from .flags import (
-    RENAME_NOREPLACE,
-)
+from .files import free_if_orphan, resize
+from .flags import RENAME_NOREPLACE
 from .namespace import (
     S_IFMT,
     S_IFREG,
@@ -28,13 +23,12 @@ from .namespace import (
     touch,
 )
 from .proc import ProcFile
-from .types import (
-    UTIME_OMIT,
-    fail,
-)
+from .types import UTIME_OMIT, fail
 
 
 class Changing(VFSCore):
+    """mkdir, rmdir, unlink, rename, link, symlink, chmod, chown, utimens, truncate."""
+
     def mkdir(self, path: str, mode: int = 0o777, cwd: str = "/") -> None:
         r = self._resolve(path, cwd, False)
         if r.node is not None or r.magic is not None:
@@ -55,6 +49,8 @@ class Changing(VFSCore):
 
     def rmdir(self, path: str, cwd: str = "/") -> None:
         r = self._resolve(path, cwd, False)
+        if r.via_link:
+            raise fail(errno.ENOTDIR, path)
         if r.name == ".":
             raise fail(errno.EINVAL, path)
         if r.name == "..":
@@ -80,6 +76,8 @@ class Changing(VFSCore):
 
     def unlink(self, path: str, cwd: str = "/") -> None:
         r = self._resolve(path, cwd, False)
+        if r.via_link:
+            raise fail(errno.ENOTDIR, path)
         if r.dot:
             raise fail(errno.EISDIR, path)
         node = self._need(r)
@@ -106,32 +104,36 @@ class Changing(VFSCore):
             raise fail(errno.EINVAL, old)
         ro = self._resolve(old, cwd, False)
         rn = self._resolve(new, cwd, False)
+        if ro.via_link or rn.via_link:
+            raise fail(errno.ENOTDIR, old)
         if ro.dot or rn.dot:
             raise fail(errno.EBUSY, old)
         src = self._need(ro)
         sp, dp = ro.parent, rn.parent
         assert sp is not None and dp is not None
         dst = rn.node
-        if src.mount_root or (dst is not None and dst.mount_root):
-            raise fail(errno.EBUSY, old)
+        # errno precedence as in Linux's renameat2
         if sp.mount is not dp.mount:
             raise fail(errno.EXDEV, old)
         sp.mount.check_writable(old)
+        if dst is not None and flags & RENAME_NOREPLACE:
+            raise fail(errno.EEXIST, new)
+        if rn.slash and not isinstance(src, DirNode):
+            raise fail(errno.ENOTDIR, new)
+        if isinstance(src, DirNode) and _is_within(dp, src):
+            raise fail(errno.EINVAL, new)  # into its own subtree
+        if isinstance(dst, DirNode) and _is_within(sp, dst):
+            raise fail(errno.ENOTEMPTY, new)  # onto one of its own ancestors
+        if dst is src:
+            return
         if sp.dynamic or dp.dynamic:
             raise fail(errno.EACCES, old)
         self._check_parent(sp, src, old)
         self._check_parent(dp, dst, new)
-        if dst is src:
-            return
-        is_dir = isinstance(src, DirNode)
-        if rn.slash and not is_dir:
-            raise fail(errno.ENOTDIR, new)
         if dst is not None:
-            if flags & RENAME_NOREPLACE:
-                raise fail(errno.EEXIST, new)
             self._check_replace(src, dst, new)
-        if isinstance(src, DirNode) and _is_within(dp, src):
-            raise fail(errno.EINVAL, new)
+        if src.mount_root or (dst is not None and dst.mount_root):
+            raise fail(errno.EBUSY, old)
         host = self._host(src)
         new_host = self._host_child(dp, rn.name, new) if host is not None else None
         if host is not None and new_host is not None:
@@ -162,21 +164,21 @@ class Changing(VFSCore):
             raise fail(errno.EISDIR, what)
 
     def link(self, old: str, new: str, cwd: str = "/") -> None:
-        ro = self._resolve(old, cwd, False)
+        src = self._need(self._resolve(old, cwd, False))
         rn = self._resolve(new, cwd, False)
-        src = self._need(ro)
-        if isinstance(src, DirNode):
-            raise fail(errno.EPERM, old)
+        # errno precedence as in Linux's linkat: EEXIST, EROFS, EXDEV, EACCES, EPERM
         if rn.node is not None or rn.dot or rn.magic is not None:
             raise fail(errno.EEXIST, new)
         dp = rn.parent
         assert dp is not None
+        dp.mount.check_writable(new)
         if src.mount is not dp.mount:
             raise fail(errno.EXDEV, old)
-        dp.mount.check_writable(new)
         if dp.dynamic:
             raise fail(errno.EACCES, new)
         self._check_parent(dp, None, new)
+        if isinstance(src, DirNode):
+            raise fail(errno.EPERM, old)
         host, new_host = self._host(src), self._host_child(dp, rn.name, new)
         if host is not None and new_host is not None:
             hostfs.link(host[0], host[1], new_host[1], new)

@@ -4,31 +4,26 @@ mirror, stat of a node and the merged directory listing."""
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 
 from . import hostfs, layers, perms
-from .files import (
-    Space,
-)
+from .files import Space
 from .namespace import (
     DirNode,
+    FileNode,
     Namespace,
     Node,
     attach,
     file_kind,
+    kind_of,
     name_of,
     node_stat,
     set_host_stat,
+    touch,
 )
 from .resolve import Resolved, Resolver
-from .types import (
-    DirEntry,
-    FileKind,
-    MountMode,
-    OpenFile,
-    Stat,
-    fail,
-)
+from .types import DirEntry, FileKind, MountMode, OpenFile, Stat, fail
 
 
 class VFSCore:
@@ -102,7 +97,7 @@ class VFSCore:
         host = self._host(node)
         if host is not None:
             found = hostfs.probe(host[0], host[1], name_of(node))
-            if found is not None:
+            if found is not None and found[0].st_mode & 0o170000 == kind_of(node):
                 set_host_stat(node, found[0])
         return node_stat(node)
 
@@ -138,7 +133,7 @@ class VFSCore:
             data = bytearray()
             touch(node)
         else:
-            size = int(node.stat_result._st_size)
+            size = int(node.stat_result.st_size)
             if self._space.grant(size) < size:
                 raise fail(errno.ENOSPC, path)
             fd = self._open_host(node, path)

@@ -12,7 +12,8 @@ bytes come from:
   through one fd is seen through the others and in ``stat``. A host-backed file that was never
   written has ``data is None`` and is streamed from the host with ``pread``.
 * directories: ``complete`` (the host listing has been merged in), ``whiteouts`` (host names the
-  guest removed from a cow directory, so a later lookup does not find them on the host again).
+  guest removed from a cow directory, so a later lookup does not find them on the host again),
+  ``absent`` (names a ro/cow host directory was found not to have: start-up probes repeat).
 
 pyfakefs's own file objects and ``add_entry``/``remove_entry`` are not used: they read whole host
 files, check permissions against process-global ids and cost tens of microseconds per read; the tree
@@ -45,6 +46,16 @@ FIRST_MEMORY_INO = 0x8000_0000  # in-memory inodes: above typical host inode num
 class FileNode(FakeFile):
     """Any non-directory entry: regular file, symlink, device, FIFO, socket, /proc file."""
 
+    mount: Mount
+    origin: tuple[str, ...] | None
+    data: bytearray | None
+    device: str  # name of a VFS device ("null", "zero", ...) for /dev nodes
+    rdev: int
+    blocks: int | None  # host st_blocks (sparse files), else computed
+    opens: int  # OpenFiles of this inode still open (unlinked data lives until 0)
+    mount_root: bool
+    meta_changed: bool
+
     def __init__(
         self,
         fs: FakeFilesystem,
@@ -63,15 +74,18 @@ class FileNode(FakeFile):
             encoding="utf-8",
             errors="surrogateescape",
         )
-        self.mount = mount
-        self.origin = origin
-        self.data: bytearray | None = None
-        self.device = ""  # name of a VFS device ("null", "zero", ...) for /dev nodes
-        self.rdev = 0
-        self.blocks: int | None = None  # host st_blocks (sparse files), else computed
-        self.opens = 0  # OpenFiles of this inode still open (unlinked data lives until 0)
-        self.mount_root = False
-        self.meta_changed = False
+        # straight into __dict__: FakeFile.__setattr__ is slow, and these are not stat fields
+        vars(self).update(
+            mount=mount,
+            origin=origin,
+            data=None,
+            device="",
+            rdev=0,
+            blocks=None,
+            opens=0,
+            mount_root=False,
+            meta_changed=False,
+        )
 
     @property
     def target(self) -> str:
@@ -82,6 +96,15 @@ class DirNode(FakeDirectory):
     """A directory; host-backed ones are filled lazily (one name per lookup, all for a listing)."""
 
     dynamic = False  # /proc directories compute their children instead
+    children: dict[str, Node]  # the pyfakefs entry dict itself (never rebound), typed
+    absent: set[str]  # ro/cow: names the host was found not to have
+    mount: Mount
+    origin: tuple[str, ...] | None
+    complete: bool  # the host listing has been merged in
+    whiteouts: set[str]  # cow: host names the guest removed
+    skeleton: bool  # created only to hold a mount point
+    mount_root: bool
+    meta_changed: bool
 
     def __init__(
         self,
@@ -93,16 +116,17 @@ class DirNode(FakeDirectory):
         origin: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__(name, mode & 0o7777, filesystem=fs)
-        # the pyfakefs entry dict itself (never rebound), typed, without a property call per lookup
-        self.children = cast("dict[str, Node]", self.entries)
-        self.absent: set[str] = set()  # ro/cow: names the host was found not to have
-        self.mount = mount
-        self.origin = origin
-        self.complete = origin is None
-        self.whiteouts: set[str] = set()
-        self.skeleton = False  # created only to hold a mount point
-        self.mount_root = False
-        self.meta_changed = False
+        vars(self).update(
+            children=cast("dict[str, Node]", self.entries),
+            absent=set(),
+            mount=mount,
+            origin=origin,
+            complete=origin is None,
+            whiteouts=set(),
+            skeleton=False,
+            mount_root=False,
+            meta_changed=False,
+        )
         self.stat_result.st_nlink = 2
 
     def child(self, name: str) -> Node | None:
@@ -259,8 +283,8 @@ def size_of(node: FakeFile) -> int:
     if isinstance(node, FileNode) and node.data is not None:
         return len(node.data)
     if isinstance(node, DirNode):
-        return 4096 if node.origin is None else int(node.stat_result._st_size)
-    return int(node.stat_result._st_size)
+        return 4096 if node.origin is None else int(node.stat_result.st_size)
+    return int(node.stat_result.st_size)
 
 
 def node_stat(node: FakeFile) -> Stat:

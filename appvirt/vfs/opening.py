@@ -7,14 +7,7 @@ import os
 
 from . import devices, hostfs, perms
 from .core import VFSCore
-from .files import (
-    BytesFile,
-    DirFile,
-    HostFile,
-    NodeFile,
-    PathFile,
-    resize,
-)
+from .files import BytesFile, DirFile, HostFile, NodeFile, PathFile, resize
 from .flags import (
     O_ACCMODE,
     O_APPEND,
@@ -42,14 +35,12 @@ from .namespace import (
 )
 from .proc import ProcFile
 from .resolve import Resolved
-from .types import (
-    MountMode,
-    OpenFile,
-    fail,
-)
+from .types import MountMode, OpenFile, fail
 
 
 class Opening(VFSCore):
+    """open() and the open file description each kind of node gets."""
+
     def open(self, path: str, flags: int, mode: int = 0o666, cwd: str = "/") -> OpenFile:
         """Open a guest path with Linux O_* flags; returns a new open file description."""
         if flags & O_TMPFILE == O_TMPFILE:

@@ -30,6 +30,7 @@ class Resolved:
     path: str  # canonical guest path of the final entry
     slash: bool = False  # the path ended with "/" (the entry must be a directory)
     magic: OpenFile | None = None  # a stream reached through /proc/self/fd/N
+    via_link: bool = False  # the final entry was reached by following a final symlink
 
     @property
     def dot(self) -> bool:
@@ -55,6 +56,10 @@ class Resolver:
     def resolve(self, path: str, cwd: str, *, follow: bool, uid: int = 0, gid: int = 0) -> Resolved:
         if not path:
             raise fail(errno.ENOENT, path)
+        if "\0" in path:
+            raise fail(
+                errno.EINVAL, path
+            )  # only a Python caller can pass one; the host would choke
         if len(path) >= PATH_MAX // 4 and len(path.encode("utf-8", "surrogateescape")) >= PATH_MAX:
             raise fail(errno.ENAMETOOLONG, path)
         pending = _split(path)
@@ -103,7 +108,13 @@ class Resolver:
                 if last:
                     return Resolved(cur, name, None, _join(names, name), slash)
                 raise fail(errno.ENOENT, what)
-            if is_link(node) and (not last or follow or slash):
+            if is_link(node) and last and slash and not follow:
+                # "link/" names the directory behind the link even when links are not followed;
+                # say so, so that rmdir/rename/unlink can refuse it (ENOTDIR) as Linux does
+                r = self._walk(stack, names, [name], True, slash, uid, gid, what)
+                r.via_link = True
+                return r
+            if is_link(node) and (not last or follow):
                 hops += 1
                 if hops > SYMLOOP_MAX:
                     raise fail(errno.ELOOP, what)

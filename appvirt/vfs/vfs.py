@@ -4,6 +4,9 @@ A VFS is built once per launch from the profile's mounts (see assemble.py). Each
 path(s) through resolve.py, checks the mount's rules (ro: EROFS; rw: the host operation is done first
 and mirrored in the namespace; cow and tmpfs: only the namespace changes) and the permission bits
 (only when the guest's uid is not 0), then acts. All failures are ``OSError`` with a Linux errno.
+
+This module holds construction, look-ups and lifetime; opening is in opening.py, changes to the
+tree in changing.py, the helpers they share in core.py.
 """
 
 from __future__ import annotations
@@ -16,33 +19,14 @@ from . import changes as changes_mod
 from . import devices, layers, perms
 from .assemble import Assembler
 from .changing import Changing
-from .files import (
-    Space,
-)
-from .flags import (
-    O_RDONLY,
-    R_OK,
-    W_OK,
-    X_OK,
-)
+from .files import Space
+from .flags import O_RDONLY, R_OK, W_OK, X_OK
 from .mounts import Mount
-from .namespace import (
-    DirNode,
-    FileNode,
-    Namespace,
-    is_link,
-)
+from .namespace import DirNode, FileNode, Namespace, is_link
 from .opening import Opening
 from .proc import ProcProvider
 from .resolve import Resolver
-from .types import (
-    FileKind,
-    MountSpec,
-    OpenFile,
-    Stat,
-    StatFs,
-    fail,
-)
+from .types import FileKind, MountSpec, OpenFile, Stat, StatFs, fail
 
 DEFAULT_MEM_TOTAL = 2 << 30
 

@@ -14,7 +14,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from helpers import BUSYBOX, run_guest, run_native, tree_digest
 
 WORDS = "pear\napple\nfig\nbanana\napple\ncherry\nfig\ndate\n"

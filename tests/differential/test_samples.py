@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from helpers import run_guest, run_native, sample, tree_digest
 
 ARCHES = ["x86_64", "i386"]

@@ -314,3 +314,50 @@ def test_rw_directory_listing_follows_the_host(make_vfs: MakeVFS, tree: Path) ->
     os.chmod(tree / "file.txt", 0o600)
     assert vfs.stat("/data/file.txt").mode & 0o777 == 0o600
     vfs.open("/data/file.txt", O_RDONLY).close()
+
+
+def test_rw_mount_root_metadata(tmp_path: Path) -> None:
+    vfs = VFS([MountSpec("/m", MountMode.RW, str(tmp_path))])
+    vfs.chmod("/m", 0o750)
+    vfs.utimens("/m", 10**9, 2 * 10**9)
+    assert os.stat(tmp_path).st_mode & 0o777 == 0o750
+    assert os.stat(tmp_path).st_mtime_ns == 2 * 10**9
+    assert vfs.stat("/m").mode & 0o777 == 0o750
+
+
+def test_mount_specs_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        VFS([MountSpec("/a", MountMode.TMPFS), MountSpec("/a/", MountMode.TMPFS)])
+    with pytest.raises(ValueError):
+        VFS([MountSpec("relative", MountMode.TMPFS)])
+    with pytest.raises(ValueError):
+        VFS([MountSpec("/a", MountMode.RO)])  # no host path
+    with pytest.raises(ValueError):
+        VFS([MountSpec("/a", MountMode.RO, str(tmp_path), hidden=("/elsewhere",))])
+
+
+def test_create_with_o_directory_is_invalid(make_vfs: MakeVFS) -> None:
+    vfs = make_vfs(MountMode.TMPFS)
+    assert errno_of(lambda: vfs.open("/data/x", O_CREAT | O_RDONLY | 0o200000)) == errno.EINVAL
+
+
+def test_sticky_directory(make_vfs: MakeVFS) -> None:
+    vfs = make_vfs(MountMode.TMPFS)
+    vfs.open("/data/owned_by_root", O_CREAT | O_WRONLY).close()
+    vfs.uid = vfs.gid = 1000
+    assert errno_of(lambda: vfs.unlink("/data/owned_by_root")) == errno.EPERM
+    vfs.open("/data/mine", O_CREAT | O_WRONLY).close()
+    assert vfs.stat("/data/mine").uid == 1000
+    vfs.unlink("/data/mine")
+
+
+def test_trailing_slash_on_a_symlink_does_not_remove_its_target(make_vfs: MakeVFS) -> None:
+    vfs = make_vfs(MountMode.COW)
+    vfs.mkdir("/data/empty")
+    vfs.symlink("empty", "/data/to_empty")
+    assert errno_of(lambda: vfs.rmdir("/data/to_empty/")) == errno.ENOTDIR
+    assert errno_of(lambda: vfs.rename("/data/to_empty/", "/data/x")) == errno.ENOTDIR
+    assert vfs.is_dir("/data/empty")
+    assert vfs.stat("/data/to_empty/", follow=False).kind == 0o040000
+    vfs.unlink("/data/to_empty")
+    vfs.rmdir("/data/empty/")

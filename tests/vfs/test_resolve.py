@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appvirt.vfs import VFS, MountMode, MountSpec
+from appvirt.vfs import VFS, MountMode, MountSpec, OpenFile
 
 MakeVFS = Callable[..., VFS]
 
@@ -111,7 +111,7 @@ class FakeProc:
     def cwd(self) -> str:
         return "/data/dir"
 
-    def fds(self) -> dict[int, object]:
+    def fds(self) -> dict[int, OpenFile]:
         return {}
 
     def maps(self) -> str:
@@ -156,7 +156,12 @@ def _build(root: str, entries: list[tuple[str, str, str]]) -> None:
             os.symlink(target.replace("@", root, 1), full)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     entries=st.lists(_entry, min_size=2, max_size=20), probes=st.lists(_rel, min_size=1, max_size=8)
 )

@@ -29,7 +29,7 @@ def _visible(d: DirNode, name: str) -> tuple[str, ...] | None:
 def lookup(ns: Namespace, d: DirNode, name: str, what: str) -> Node | None:
     node = d.children.get(name)
     if node is not None:
-        return node  # type: ignore[return-value]
+        return node
     if d.dynamic:
         return d.child(name)
     static = d.mount.mode is not MountMode.RW  # ro/cow: the host tree is taken as unchanging

@@ -171,3 +171,18 @@ def inspect(path: str, as_json: bool, disasm: int) -> None:
         click.echo(json.dumps(describe_json(image), indent=2))
     else:
         click.echo(describe(image, disasm_count=disasm))
+
+
+def _add_personality_commands() -> None:
+    """``appvirt reg ...`` (Windows registry) and ``appvirt vm ...`` (System VM) live with their layers."""
+    import importlib
+
+    for module, name in (("appvirt.windows.cli", "reg"), ("appvirt.system.cli", "vm")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue
+        main.add_command(getattr(mod, name))
+
+
+_add_personality_commands()

@@ -12,7 +12,8 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, Protocol
 
 from .core.clock import Clock
 from .core.events import Events
@@ -22,6 +23,26 @@ from .profile import SYSTEM_DIRS, Profile
 from .vfs.types import MountMode, MountSpec, OpenFile
 
 StreamArg = bytes | int | IO[bytes] | OpenFile | None
+
+
+class GuestRun(Protocol):
+    """What a personality (Linux, Windows) offers the Sandbox for one run.
+
+    Constructed as ``cls(vfs, events, profile, clock)``; ``start`` loads the program (raising
+    OSError with an errno, or an AppvirtError), ``run`` runs it to the end (raising LimitExceeded
+    when a limit stops it), ``close`` frees every VM it made. ``interrupted`` is set on Ctrl-C.
+    """
+
+    exit_status: int | None
+    term_signal: int | None
+    peak_memory: int
+    interrupted: bool
+
+    def start(self, path: str, argv: list[str], env: dict[str, str], stdio: list[OpenFile], cwd: str) -> None: ...
+
+    def run(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -112,7 +133,6 @@ class Sandbox:
         this process's). A stream argument may be None (inherit this process's descriptor), an
         int (a host descriptor), bytes (stdin contents) or a binary file object.
         """
-        from .linux.kernel import Identity, Kernel
         from .vfs import VFS
 
         if not argv:
@@ -131,19 +151,11 @@ class Sandbox:
         vfs = VFS(self._mounts(program_dir), disk_limit=prof.limits.disk, uid=prof.uid, gid=prof.gid,
                   random_seed=prof.random_seed)  # fmt: skip
         events = Events(trace=trace)
-        kernel = Kernel(
-            vfs,
-            identity=Identity(uid=prof.uid, gid=prof.gid, hostname=prof.hostname),
-            events=events,
-            memory_limit=prof.limits.memory,
-            time_limit=prof.limits.time,
-            random_seed=prof.random_seed,
-            clock=_clock(prof.time),
-        )
         guest_env = prof.guest_env(dict(os.environ) if host_env is None else host_env, env)
         started = time.monotonic()
         limit_hit: str | None = None
         previous_sigint = None
+        guest: GuestRun | None = None
         try:
             guest_path = (
                 os.path.abspath(host_program)
@@ -151,25 +163,20 @@ class Sandbox:
                 else self._search_path(vfs, program, guest_env)
             )
             stdio = [_stream(stdin, 0, True), _stream(stdout, 1, False), _stream(stderr, 2, False)]
+            guest = _personality(vfs, guest_path, program)(vfs, events, prof, _clock(prof.time))
             try:
-                proc = kernel.spawn(
-                    guest_path,
-                    [a.encode("utf-8", "surrogateescape") for a in argv],
-                    [f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in guest_env.items()],
-                    stdio,
-                    self.cwd,
-                )
+                guest.start(guest_path, argv, guest_env, stdio, self.cwd)
             except OSError as err:
                 raise _spawn_error(program, err) from None
-            previous_sigint = _forward_sigint(kernel)
+            previous_sigint = _forward_sigint(guest)
             try:
-                kernel.run(proc)
+                guest.run()
             except AppvirtError as err:
                 limit = getattr(err, "limit", None)
                 if limit is None:
                     raise
                 limit_hit = limit
-            status, sig = proc.exit_status, proc.term_signal
+            status, sig = guest.exit_status, guest.term_signal
             if limit_hit is not None:
                 code = LIMIT_EXIT_CODES.get(limit_hit, 152)
             elif sig is not None:
@@ -183,7 +190,7 @@ class Sandbox:
                 duration=time.monotonic() - started,
                 syscalls=events.calls,
                 unknown_syscalls=events.unknown,
-                peak_memory=proc.machine.mem.peak_bytes,
+                peak_memory=guest.peak_memory,
                 limit=limit_hit,
                 files_read=sorted(events.files_read),
                 files_written=sorted(events.files_written),
@@ -192,7 +199,8 @@ class Sandbox:
         finally:
             if previous_sigint is not None:
                 signal.signal(signal.SIGINT, previous_sigint)
-            kernel.close()
+            if guest is not None:
+                guest.close()
             vfs.close()
 
     def _search_path(self, vfs: Any, name: str, env: dict[str, str]) -> str:
@@ -222,6 +230,25 @@ def _clock(spec: str) -> Clock:
     if spec.startswith("frozen:"):
         return Clock(mode="frozen", frozen_ns=int(spec.split(":", 1)[1]) * 1_000_000_000)
     return Clock()
+
+
+def _personality(vfs: Any, guest_path: str, program: str) -> Callable[..., GuestRun]:
+    """Pick the personality by the executable's magic: ELF -> Linux, MZ -> Windows."""
+    try:
+        f = vfs.open(guest_path, 0)
+        try:
+            magic = f.read(4)
+        finally:
+            f.close()
+    except OSError as err:
+        raise _spawn_error(program, err) from None
+    if magic[:2] == b"MZ":
+        from .windows.runner import WindowsRun
+
+        return WindowsRun
+    from .linux.runner import LinuxRun
+
+    return LinuxRun
 
 
 def _forward_sigint(kernel: Any) -> Any:

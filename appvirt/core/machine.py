@@ -99,6 +99,10 @@ class Machine:
         self.fault: Fault | None = None
         self.fault_addr = 0
         self.gdt_base = 0
+        self.task: Any = None  # the personality's thread whose CPU state is loaded
+        self.pc_bias = 0  # 2 while a SYSCALL-instruction hook runs (see ``pc``)
+        self.users = 0  # processes sharing this address space (vfork, CLONE_VM)
+        self.closed = False
         self._enable_paging()
         if not self.is64:
             self._setup_segments()
@@ -159,8 +163,18 @@ class Machine:
         return guarded
 
     def on_syscall(self, fn: Callable[[], None]) -> None:
-        """x86-64 SYSCALL instruction."""
-        self._hooks.append(uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSCALL, self._guard(fn)))
+        """x86-64 SYSCALL instruction (2 bytes; Unicorn steps past it after the hook)."""
+
+        def biased() -> None:
+            self.pc_bias = 2
+            try:
+                fn()
+            finally:
+                self.pc_bias = 0
+
+        self._hooks.append(
+            uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSCALL, self._guard(biased))
+        )
 
     def on_interrupt(self, fn: Callable[[int], None]) -> None:
         """``int n`` and CPU exceptions (int 0x80 on i386, #PF, #DE, #UD ...)."""
@@ -192,11 +206,13 @@ class Machine:
     # -- registers --------------------------------------------------------------------------------
     @property
     def pc(self) -> int:
-        return self.reg.read(self.pc_reg)
+        """Where the guest resumes. Inside a SYSCALL hook Unicorn still reports the SYSCALL
+        instruction and adds its length after the hook returns; ``pc_bias`` hides that."""
+        return self.reg.read(self.pc_reg) + self.pc_bias
 
     @pc.setter
     def pc(self, value: int) -> None:
-        self.reg.write(self.pc_reg, value)
+        self.reg.write(self.pc_reg, value - self.pc_bias)
 
     @property
     def sp(self) -> int:
@@ -232,8 +248,76 @@ class Machine:
             return Stop.REQUESTED
         return Stop.SLICE
 
+    def save_context(self) -> tuple[Any, int]:
+        """CPU state to restore later. Inside a trap hook Unicorn's saved context still holds the
+        trapping instruction's address, so the PC (as a register read reports it) is kept too."""
+        return self.uc.context_save(), self.pc
+
+    def restore_context(self, saved: tuple[Any, int]) -> None:
+        context, pc = saved
+        self.uc.context_restore(context)
+        self.pc = pc
+        self.mem._tlb_dirty = True
+
+    def copy_from(self, parent: Machine) -> None:
+        """Make this machine's memory a copy of ``parent``'s (fork): mappings, contents, brk, GDT."""
+        zero = bytes(0x10000)
+        mem = self.mem
+        for v in parent.mem.vmas:
+            mem.map(
+                v.start,
+                v.end - v.start,
+                v.perms,
+                v.name,
+                offset=v.offset,
+                inode=v.inode,
+                shared=v.shared,
+            )
+            addr = v.start
+            while addr < v.end:
+                size = min(0x10000, v.end - addr)
+                chunk = bytes(parent.uc.mem_read(addr, size))
+                if chunk != zero[:size]:
+                    self.uc.mem_write(addr, chunk)
+                addr += size
+        mem.brk_start, mem.brk = parent.mem.brk_start, parent.mem.brk
+        mem.peak_bytes = max(mem.peak_bytes, parent.mem.peak_bytes)
+        if self.gdt_base:
+            self.uc.mem_write(self.gdt_base, bytes(parent.uc.mem_read(parent.gdt_base, 0x1000)))
+
+    def call_nested(self, begin: int, until: int) -> Stop:
+        """Run guest code from ``begin`` until it reaches ``until``, from a trap handler or not.
+
+        The caller has set up registers and pushed ``until`` as the return address (callbacks such
+        as qsort comparators, DLL entry points, atexit functions). Unicorn supports a nested
+        ``emu_start`` from inside a hook. An exception raised by a handler in between is re-raised
+        here; a fault returns Stop.FAULT; a stop request returns Stop.REQUESTED (the caller must
+        then stop the outer run too).
+        """
+        self.stop_requested = False
+        self.mem.flush_tlb()
+        try:
+            self.uc.emu_start(begin, until)
+        except UcError as err:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error from None
+            self.fault = _FAULT_OF.get(err.errno, Fault.OTHER)
+            self.fault_addr = self.pc
+            return Stop.FAULT
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self.stop_requested:
+            return Stop.REQUESTED
+        return Stop.SLICE
+
     def close(self) -> None:
         """Free the Unicorn instance now rather than at garbage collection."""
+        if self.closed:
+            return
+        self.closed = True
+        self.task = None
         for hh, _keep in self._hooks:
             uclib.hook_del(self.uch, hh)
         self._hooks.clear()

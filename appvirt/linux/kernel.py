@@ -1,133 +1,76 @@
-"""The guest kernel: processes, tasks, exec, syscall dispatch and the run loop.
+"""The guest kernel: processes, tasks, the scheduler, syscall dispatch and signal delivery.
 
-One ``Kernel`` per sandbox run. Each process owns one ``Machine`` (a Unicorn instance: its address
-space); each task is a thread of a process. Syscalls are served inside the trap hook: the handler
-runs, the result is written to the return register, and the guest continues without leaving
-``emu_start``. The loop in ``run`` only regains control when a task exits, faults, or a slice ends.
+One ``Kernel`` per sandbox run. Each address space is one ``Machine`` (a Unicorn instance); each
+task is a thread whose CPU state is swapped in and out of its Machine with Unicorn contexts. A
+syscall is served inside the trap hook: the handler runs, the result goes to RAX/EAX and the guest
+continues without leaving ``emu_start``. Control comes back to ``run`` only when a task blocks,
+exits, forks, execs, receives a signal, or its time slice ends.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import select
 import time
-from dataclasses import dataclass, field
 from typing import Any
-from typing import Any as VFS  # the VFS protocol; see appvirt.vfs
 
 from unicorn import x86_const as x86
 
-from .. import loader
 from ..core.clock import Clock
 from ..core.events import Events
 from ..core.machine import Machine, Stop
-from ..core.memory import GuestFault, OutOfMemory, page_up
-from ..errors import NotExecutableError
-from ..loader.image import Arch, Format, Image, Perm
+from ..core.memory import GuestFault, OutOfMemory
+from ..errors import LimitExceeded, NotExecutableError
+from ..loader.image import Arch
 from ..vfs.types import OpenFile
+from . import exec as execmod
 from . import syscalls as _register_handlers  # noqa: F401 - importing registers every handler
 from . import tables
-from .abi import ABI32, ABI64, Abi
+from .abi import ABI32, ABI64
 from .fdtable import FdTable
-from .signals import DEFAULT_IGNORE, EXCEPTION_SIGNAL, Sig
-from .stack import StartInfo, build_stack
+from .signals import DEFAULT_IGNORE, DEFAULT_STOP, EXCEPTION_SIGNAL, Sig
+from .sigframe import deliver_frame
 from .syscall import HANDLERS, SIGNED_INT, SIGNED_LONG, Handler, SyscallError
+from .task import Block, Process, SigAction, State, Task
 
-SLICE_US = 200_000
-_REGS64 = [
-    x86.UC_X86_REG_RAX,
-    x86.UC_X86_REG_RDI,
-    x86.UC_X86_REG_RSI,
-    x86.UC_X86_REG_RDX,
-    x86.UC_X86_REG_R10,
-    x86.UC_X86_REG_R8,
-    x86.UC_X86_REG_R9,
-]
-_REGS32 = [
-    x86.UC_X86_REG_EAX,
-    x86.UC_X86_REG_EBX,
-    x86.UC_X86_REG_ECX,
-    x86.UC_X86_REG_EDX,
-    x86.UC_X86_REG_ESI,
-    x86.UC_X86_REG_EDI,
-    x86.UC_X86_REG_EBP,
-]
+SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked between them)
+SHARED_SLICE_US = 10_000  # several runnable tasks: preempt often enough to feel concurrent
+CORE_SIGNALS = {Sig.SIGSEGV, Sig.SIGILL, Sig.SIGFPE, Sig.SIGABRT, Sig.SIGBUS, Sig.SIGTRAP, Sig.SIGQUIT,
+                Sig.SIGSYS, Sig.SIGXCPU, Sig.SIGXFSZ}  # fmt: skip
+SA_RESTART = 0x10000000
+_REGS64 = [x86.UC_X86_REG_RAX, x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
+           x86.UC_X86_REG_R10, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9]  # fmt: skip
+_REGS32 = [x86.UC_X86_REG_EAX, x86.UC_X86_REG_EBX, x86.UC_X86_REG_ECX, x86.UC_X86_REG_EDX,
+           x86.UC_X86_REG_ESI, x86.UC_X86_REG_EDI, x86.UC_X86_REG_EBP]  # fmt: skip
 
 
-@dataclass(slots=True)
 class Identity:
-    uid: int = 1000
-    gid: int = 1000
-    hostname: str = "appvirt"
-    domainname: str = "(none)"
-    release: str = "6.1.0-appvirt"
-    version: str = "#1 SMP PREEMPT_DYNAMIC"
+    """Who the guest thinks it is: ids and names shown by uname, getuid and /proc."""
+
+    def __init__(self, uid: int = 1000, gid: int = 1000, hostname: str = "appvirt") -> None:
+        self.uid = uid
+        self.gid = gid
+        self.hostname = hostname
+        self.domainname = "(none)"
+        self.release = "6.1.0-appvirt"
+        self.version = "#1 SMP PREEMPT_DYNAMIC"
 
 
-@dataclass(slots=True)
-class SigAction:
-    handler: int = 0  # SIG_DFL
-    flags: int = 0
-    restorer: int = 0
-    mask: int = 0
-
-
-class Exit(Exception):
-    """Raised inside a handler to end the calling process (exit_group, fatal signal)."""
-
-
-@dataclass(slots=True, eq=False)
-class Task:
-    tid: int
-    proc: Process
-    clear_child_tid: int = 0
-    robust_list: int = 0
-    sigmask: int = 0
-
-
-@dataclass(slots=True, eq=False)
-class Process:
-    kernel: Kernel
-    pid: int
-    ppid: int
-    machine: Machine
-    abi: Abi
-    fds: FdTable
-    cwd: str
-    exe: str
-    argv: list[bytes]
-    envp: list[bytes]
-    umask: int = 0o022
-    pgid: int = 0
-    sid: int = 0
-    name: bytes = b""
-    tasks: list[Task] = field(default_factory=list)
-    sigactions: dict[int, SigAction] = field(default_factory=dict)
-    exit_status: int | None = None
-    term_signal: int | None = None
-    core_dumped: bool = False
-    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
-    current: Task | None = None
-    itimer_real_ns: int = 0
-
-    @property
-    def mem(self) -> Any:
-        return self.machine.mem
-
-    # -- the /proc/self provider protocol -----------------------------------------------------------
-    def proc_pid(self) -> int:
-        return self.pid
+class Deadlock(Exception):
+    """Every task waits for something only another (waiting) task could do."""
 
 
 class ProcView:
-    """What /proc/self shows: the kernel's current process, seen through the VFS's protocol."""
+    """What /proc/self shows: the process of the task being served, through the VFS's protocol."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
 
     def _p(self) -> Process:
-        assert self.kernel.current is not None
-        return self.kernel.current
+        task = self.kernel.current
+        assert task is not None
+        return task.proc
 
     def pid(self) -> int:
         return self._p().pid
@@ -163,17 +106,18 @@ class ProcView:
 
 
 class Kernel:
-    """Runs one guest program (and, later, everything it forks) inside one sandbox."""
+    """Runs one guest program and everything it forks, inside one sandbox."""
 
     def __init__(
         self,
-        vfs: VFS,
+        vfs: Any,
         identity: Identity | None = None,
         events: Events | None = None,
         memory_limit: int | None = None,
         time_limit: float | None = None,
         random_seed: int | None = None,
         clock: Clock | None = None,
+        process_limit: int | None = None,
     ) -> None:
         self.vfs = vfs
         self.clock = clock or Clock()
@@ -181,159 +125,88 @@ class Kernel:
         self.events = events or Events()
         self.memory_limit = memory_limit
         self.time_limit = time_limit
+        self.process_limit = process_limit
         self.processes: dict[int, Process] = {}
-        self.current: Process | None = None
+        self.tasks: list[Task] = []
+        self.current: Task | None = None
         self.next_pid = 1000
-        self.boot_ns = time.monotonic_ns()
         self.tracing = self.events.trace is not None
+        self.resched = False
+        self.interrupted = False
+        self.foreground_pgid = 0
+        self._dead_machines: list[Machine] = []
+        self._rr = 0
         self._random = None
         if random_seed is not None:
             import random
 
             self._random = random.Random(random_seed)
         self.vfs.proc = ProcView(self)
-        self.interrupted = False
 
-    # -- randomness --------------------------------------------------------------------------------
+    # -- small services ------------------------------------------------------------------------------
     def random_bytes(self, n: int) -> bytes:
         if self._random is not None:
             return self._random.randbytes(n)
         return os.urandom(n)
 
-    # -- process creation ---------------------------------------------------------------------------
     def alloc_pid(self) -> int:
+        while self.next_pid in self.processes or any(t.tid == self.next_pid for t in self.tasks):
+            self.next_pid += 1
         pid = self.next_pid
         self.next_pid += 1
         return pid
 
-    def load_program(self, path: str, cwd: str) -> tuple[str, Image]:
-        """Resolve ``path`` in the VFS and parse it: (canonical guest path, image)."""
-        canonical = self.vfs.realpath(path, cwd)
-        st = self.vfs.stat(canonical)
-        if st.kind == 0o040000:
-            raise OSError(errno.EACCES, "is a directory")
-        data = self.vfs.read_bytes(canonical)
-        image = loader.load_bytes(data, canonical)
-        if image.format is not Format.ELF:
-            raise NotExecutableError(f"{path}: not a Linux ELF executable")
-        return canonical, image
+    def now_ns(self) -> int:
+        return self.clock.monotonic_ns()
 
+    # -- process creation ----------------------------------------------------------------------------
     def spawn(
-        self,
-        path: str,
-        argv: list[bytes],
-        envp: list[bytes],
-        stdio: list[OpenFile],
-        cwd: str,
+        self, path: str, argv: list[bytes], envp: list[bytes], stdio: list[OpenFile], cwd: str
     ) -> Process:
         """Create the first process of the run from a guest path."""
-        exe, image = self.load_program(path, cwd)
+        prog, data, argv = execmod.resolve_script(self, path, argv, cwd)
+        try:
+            image = execmod.parse(self, data, prog)
+        except SyscallError:
+            from .. import loader
+
+            loader.load_bytes(data, path)  # raises the loader's own one-line message
+            raise NotExecutableError(f"{path}: not a Linux ELF executable") from None
+        machine = self._new_machine(image.arch)
         pid = self.alloc_pid()
         fds = FdTable()
         for i, f in enumerate(stdio):
             fds.install_at(i, f)
-        proc = self._new_process(pid, 1, image, exe, fds, cwd, argv, envp)
-        proc.pgid = proc.sid = pid
-        self._start_image(proc, image, path, argv, envp)
-        return proc
-
-    def _new_process(
-        self,
-        pid: int,
-        ppid: int,
-        image: Image,
-        exe: str,
-        fds: FdTable,
-        cwd: str,
-        argv: list[bytes],
-        envp: list[bytes],
-    ) -> Process:
-        machine = Machine(image.arch, self.memory_limit)
         abi = ABI64 if image.arch is Arch.X86_64 else ABI32
-        proc = Process(self, pid, ppid, machine, abi, fds, cwd, exe, argv, envp)
+        proc = Process(self, pid, 1, machine, abi, fds, cwd, prog, argv, envp)
+        proc.pgid = proc.sid = pid
+        proc.name = os.path.basename(prog).encode()[:15]
+        self.foreground_pgid = pid
         task = Task(pid, proc)
         proc.tasks.append(task)
-        proc.current = task
-        proc.name = os.path.basename(exe).encode()[:15]
+        machine.users = 1
+        machine.task = task
         self.processes[pid] = proc
-        self._install_traps(proc)
+        self.tasks.append(task)
+        self.current = task
+        execmod.start_image(
+            self, machine, image, prog, path, argv, envp, abi.platform.encode(), abi.word
+        )
         return proc
 
-    def _map_image(self, proc: Process, image: Image, bias: int, name: str) -> int:
-        """Map an ELF's PT_LOAD segments at ``bias``; return the end of the highest one."""
-        mem = proc.machine.mem
-        pages: dict[int, Perm] = {}
-        for seg in image.segments:
-            lo = (seg.vaddr + bias) & ~0xFFF
-            hi = page_up(seg.vaddr + bias + seg.memsz)
-            for page in range(lo, hi, 0x1000):
-                pages[page] = pages.get(page, Perm.NONE) | seg.perms
-        run_start = None
-        run_perms = Perm.NONE
-        prev = None
-        for page in sorted(pages):
-            perms = pages[page]
-            if run_start is not None and (page != prev + 0x1000 or perms != run_perms):  # type: ignore[operator]
-                mem.map(run_start, prev + 0x1000 - run_start, run_perms, name)  # type: ignore[operator]
-                run_start = None
-            if run_start is None:
-                run_start, run_perms = page, perms
-            prev = page
-        if run_start is not None and prev is not None:
-            mem.map(run_start, prev + 0x1000 - run_start, run_perms, name)
-        for seg in image.segments:
-            if seg.data:
-                mem.poke(seg.vaddr + bias, seg.data)
-        return max(seg.vaddr + bias + seg.memsz for seg in image.segments)
+    def _new_machine(self, arch: Arch) -> Machine:
+        machine = Machine(arch, self.memory_limit)
+        self._install_traps(machine)
+        return machine
 
-    def _start_image(
-        self, proc: Process, image: Image, path: str, argv: list[bytes], envp: list[bytes]
-    ) -> None:
-        machine = proc.machine
-        mem = machine.mem
-        lay = machine.layout
-        bias = 0
-        if image.relocatable:
-            bias = lay.pie_base - image.base
-        end = self._map_image(proc, image, bias, proc.exe)
-        mem.init_brk(end)
-        entry = image.entry + bias
-        interp_base = 0
-        if image.interpreter:
-            _ipath, interp = self.load_program(image.interpreter, "/")
-            if interp.arch is not image.arch:
-                raise NotExecutableError(f"{image.interpreter}: wrong architecture for {path}")
-            span = page_up(interp.size)
-            base = mem.find_free(span)
-            ibias = base - interp.base
-            self._map_image(proc, interp, ibias, _ipath)
-            interp_base = base
-            entry = interp.entry + ibias
-        mem.map(lay.stack_top - lay.stack_size, lay.stack_size, Perm.RW, "[stack]")
-        info = StartInfo(
-            argv=argv,
-            envp=envp,
-            execfn=path.encode(),
-            phdr=image.phdr_vaddr + bias,
-            phent=image.phentsize or (56 if machine.is64 else 32),
-            phnum=image.phnum,
-            entry=image.entry + bias,
-            base=interp_base,
-            uid=self.identity.uid,
-            gid=self.identity.gid,
-            random=self.random_bytes(16),
-            platform=proc.abi.platform.encode(),
-        )
-        sp, blob = build_stack(lay.stack_top, info, proc.abi.word)
-        mem.poke(sp, blob)
-        machine.sp = sp
-        machine.pc = entry
-        if machine.is64:
-            machine.reg.write(x86.UC_X86_REG_RDX, 0)
+    def _release_machine(self, machine: Machine) -> None:
+        machine.users -= 1
+        if machine.users <= 0 and machine not in self._dead_machines:
+            self._dead_machines.append(machine)
+            machine.request_stop()
 
     # -- traps ---------------------------------------------------------------------------------------
-    def _install_traps(self, proc: Process) -> None:
-        machine = proc.machine
+    def _install_traps(self, machine: Machine) -> None:
         numbers = tables.X86_64 if machine.is64 else tables.I386
         table: list[tuple[Handler, int, tuple[int, ...], tuple[int, ...]] | None] = [None] * (
             max(numbers) + 1
@@ -347,19 +220,25 @@ class Kernel:
         regs = machine.batch(_REGS64 if machine.is64 else _REGS32)
         ret_reg = x86.UC_X86_REG_RAX if machine.is64 else x86.UC_X86_REG_EAX
         reg = machine.reg
-        abi = proc.abi
-        sign_bit = 1 << (abi.word * 8 - 1)
-        full = abi.mask + 1
+        word_bits = 64 if machine.is64 else 32
+        sign_bit = 1 << (word_bits - 1)
+        full = 1 << word_bits
         limit = len(table)
         events = self.events
         calls = events.calls
+        kernel = self
 
         def serve() -> None:
+            task: Task = machine.task
+            if task is None or task.state is State.DEAD:  # still running after exit: stop it
+                machine.request_stop()
+                return
+            kernel.current = task
             v = regs.read()
             nr = v[0]
             entry = table[nr] if nr < limit else None
             if entry is None:
-                ret = self._unknown(proc, nr, v)
+                ret: int | None = kernel._unknown(task, nr, v)
             else:
                 handler, nargs, ints, longs = entry
                 args = list(v[1 : 1 + nargs])
@@ -370,9 +249,11 @@ class Kernel:
                     if args[i] & sign_bit:
                         args[i] -= full
                 calls[handler.name] += 1
-                task = proc.current
                 try:
                     ret = handler.fn(task, *args)
+                except Block as blk:
+                    kernel._block(machine, task, blk)
+                    return
                 except SyscallError as err:
                     ret = -err.errno
                 except OSError as err:
@@ -381,34 +262,42 @@ class Kernel:
                     ret = -errno.EFAULT
                 except OutOfMemory:
                     ret = -errno.ENOMEM
-                if self.tracing:
+                if task.restart:
+                    task.restart.clear()
+                if kernel.tracing:
                     from .trace import format_call
 
-                    events.line(format_call(proc, handler, args, ret))
-            reg.write(ret_reg, ret)
+                    events.line(
+                        format_call(task.proc, handler, args, ret if ret is not None else 0)
+                    )
+            if ret is not None and machine.task is task:
+                reg.write(ret_reg, ret)
+            if task.state is State.RUNNABLE and (task.pending or task.proc.pending):
+                kernel.deliver_pending(task)
+            if kernel.resched or machine.task is not task or task.state is not State.RUNNABLE:
+                machine.request_stop()
 
         def interrupt(intno: int) -> None:
+            if machine.task is None or machine.task.state is State.DEAD:
+                machine.request_stop()
+                return
             if intno == 0x80:
                 if machine.is64:
-                    self._fatal(proc, Sig.SIGSEGV)  # int 0x80 from 64-bit code: refused
+                    kernel.force_signal(
+                        machine.task, Sig.SIGSEGV
+                    )  # int 0x80 from 64-bit code: refused
                     return
                 serve()
                 return
             if machine.spurious_fault(intno):
                 return
-            if os.environ.get("APPVIRT_DEBUG_TRAPS"):
-                print(
-                    "trap",
-                    intno,
-                    hex(machine.pc),
-                    hex(machine.uc.reg_read(x86.UC_X86_REG_CR2)),
-                    machine.mem.spurious_faults,
-                )
-            sig = EXCEPTION_SIGNAL.get(intno, Sig.SIGSEGV)
-            self._fatal(proc, sig)
+            kernel.force_signal(machine.task, EXCEPTION_SIGNAL.get(intno, Sig.SIGSEGV))
 
         def invalid() -> bool:
-            self._fatal(proc, Sig.SIGILL)
+            if machine.task is None or machine.task.state is State.DEAD:
+                machine.request_stop()
+                return True
+            kernel.force_signal(machine.task, Sig.SIGILL)
             return True
 
         if machine.is64:
@@ -416,8 +305,15 @@ class Kernel:
         machine.on_interrupt(interrupt)
         machine.on_invalid(invalid)
 
-    def _unknown(self, proc: Process, nr: int, v: Any) -> int:
-        names = tables.X86_64 if proc.machine.is64 else tables.I386
+    def _block(self, machine: Machine, task: Task, blk: Block) -> None:
+        """Park ``task`` at its syscall instruction; the scheduler re-executes it when ready."""
+        machine.pc = machine.pc - 2  # `syscall` and `int 0x80` are both two bytes
+        task.state = State.BLOCKED
+        task.block = blk
+        machine.request_stop()
+
+    def _unknown(self, task: Task, nr: int, v: Any) -> int:
+        names = tables.X86_64 if task.proc.machine.is64 else tables.I386
         name = names.get(nr, f"syscall_{nr}")
         self.events.unknown[name] += 1
         args = ", ".join(hex(v[i]) for i in range(1, 7))
@@ -425,93 +321,427 @@ class Kernel:
         self.events.emit("unknown_syscall", name=name, number=nr)
         return -errno.ENOSYS
 
-    def _fatal(self, proc: Process, sig: int) -> None:
-        """Terminate ``proc`` by signal (no handler support yet for CPU faults)."""
-        proc.term_signal = int(sig)
-        proc.core_dumped = sig in (
-            Sig.SIGSEGV,
-            Sig.SIGILL,
-            Sig.SIGFPE,
-            Sig.SIGABRT,
-            Sig.SIGBUS,
-            Sig.SIGTRAP,
-            Sig.SIGQUIT,
-        )
+    # -- task switching ------------------------------------------------------------------------------
+    def load(self, task: Task) -> Machine:
+        """Make ``task``'s CPU state the one in its Machine."""
+        machine = task.proc.machine
+        if machine.task is not task:
+            old = machine.task
+            if old is not None and old.state is not State.DEAD and old.proc.machine is machine:
+                old.context = machine.save_context()
+            if task.context is not None:
+                machine.restore_context(task.context)
+                task.context = None
+            machine.task = task
+        self.current = task
+        return machine
+
+    # -- fork, clone, exec ---------------------------------------------------------------------------
+    def clone(self, task: Task, flags: int, stack: int, tls: int | None, new_process: bool,
+              share_vm: bool) -> Task:  # fmt: skip
+        """Create a task: a new process (fork/vfork) or a thread. The caller sets tid words."""
+        parent = task.proc
+        machine = parent.machine
+        if (
+            new_process
+            and self.process_limit is not None
+            and len(self.processes) >= self.process_limit
+        ):
+            raise SyscallError(errno.EAGAIN)
+        context = machine.save_context()
+        tid = self.alloc_pid()
+        if new_process:
+            if share_vm:
+                child_machine = machine
+                machine.users += 1
+            else:
+                child_machine = self._new_machine(machine.arch)
+                child_machine.users = 1
+                try:
+                    child_machine.copy_from(machine)
+                except OutOfMemory:
+                    child_machine.close()
+                    raise SyscallError(errno.ENOMEM) from None
+            proc = Process(
+                self, tid, parent.pid, child_machine, parent.abi, parent.fds.fork(), parent.cwd,
+                parent.exe, parent.argv, parent.envp, umask=parent.umask, pgid=parent.pgid,
+                sid=parent.sid, name=parent.name,
+            )  # fmt: skip
+            proc.sigactions = {
+                k: SigAction(a.handler, a.flags, a.restorer, a.mask)
+                for k, a in parent.sigactions.items()
+            }
+            proc.rlimits = dict(parent.rlimits)
+            proc.parent = parent
+            parent.children.append(proc)
+            self.processes[tid] = proc
+        else:
+            proc = parent
+        child = Task(tid, proc, sigmask=task.sigmask)
+        proc.tasks.append(child)
+        self.tasks.append(child)
+        # The child's registers: the parent's, returning 0, on its own stack if it asked for one.
+        target = proc.machine
+        if target is machine:
+            child.context = context
+            saved_task = machine.task
+            machine.restore_context(context)
+            self._child_regs(machine, stack, tls)
+            child.context = machine.save_context()
+            machine.restore_context(context)
+            machine.task = saved_task
+        else:
+            target.restore_context(context)
+            self._child_regs(target, stack, tls)
+            target.task = child
+        self.resched = True
+        return child
+
+    def _child_regs(self, machine: Machine, stack: int, tls: int | None) -> None:
+        machine.reg.write(x86.UC_X86_REG_RAX if machine.is64 else x86.UC_X86_REG_EAX, 0)
+        if stack:
+            machine.sp = stack
+        if tls is not None and machine.is64:
+            machine.set_fs_base(tls)
+
+    def execve(self, task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> None:
+        """Replace ``task``'s process image. Raises OSError/SyscallError before anything changes."""
+        proc = task.proc
+        prog, data, argv = execmod.resolve_script(self, path, argv, proc.cwd)
+        image = execmod.parse(self, data, prog)
+        machine = self._new_machine(image.arch)
+        abi = ABI64 if image.arch is Arch.X86_64 else ABI32
+        try:
+            execmod.start_image(
+                self, machine, image, prog, path, argv, envp, abi.platform.encode(), abi.word
+            )
+        except BaseException:
+            machine.close()
+            raise
+        # Point of no return: other threads die, the old address space goes.
+        for other in list(proc.tasks):
+            if other is not task:
+                self._kill_task(other)
+        old = proc.machine
+        if old.task is task:
+            old.task = None
+        machine.users = 1
+        machine.task = task
+        task.context = None
+        task.signal_frames.clear()
+        proc.machine = machine
+        proc.abi = abi
+        proc.exe = prog
+        proc.argv = argv
+        proc.envp = envp
+        proc.name = os.path.basename(prog).encode()[:15]
+        proc.fds.close_on_exec()
+        for sig, action in list(proc.sigactions.items()):
+            if action.handler not in (0, 1):
+                proc.sigactions[sig] = SigAction()
+        self._release_machine(old)
+        old.request_stop()
+        if task.vfork_parent is not None:
+            self._wake_vfork_parent(task)
+        self.resched = True
+
+    def _wake_vfork_parent(self, task: Task) -> None:
+        parent = task.vfork_parent
+        task.vfork_parent = None
+        if parent is not None:
+            parent.restart["vfork_done"] = True
+
+    # -- exit and signals ----------------------------------------------------------------------------
+    def _kill_task(self, task: Task) -> None:
+        if task.state is State.DEAD:
+            return
+        task.state = State.DEAD
+        if task in self.tasks:
+            self.tasks.remove(task)
+        proc = task.proc
+        if task in proc.tasks:
+            proc.tasks.remove(task)
+        if task.clear_child_tid and proc.machine.users > 0 and not proc.machine.closed:
+            try:
+                proc.mem.write(task.clear_child_tid, b"\0\0\0\0")
+            except GuestFault:
+                pass
+            from .syscalls.futex import wake
+
+            wake(self, proc.machine, task.clear_child_tid, 1)
+        if task.vfork_parent is not None:
+            self._wake_vfork_parent(task)
+        if proc.machine.task is task:
+            proc.machine.task = None
+            proc.machine.request_stop()
+        self.resched = True
+
+    def exit_task(self, task: Task, status: int) -> None:
+        """exit(): one thread ends; the last thread ends the process."""
+        proc = task.proc
+        if len(proc.tasks) <= 1:
+            self.exit_process(proc, status)
+            return
+        self._kill_task(task)
+
+    def exit_process(
+        self, proc: Process, status: int | None = None, signal: int | None = None
+    ) -> None:
+        if proc.zombie:
+            return
+        if signal is not None:
+            proc.term_signal = signal
+            proc.core_dumped = signal in CORE_SIGNALS
+        else:
+            proc.exit_status = (status or 0) & 0xFF
+        for task in list(proc.tasks):
+            self._kill_task(task)
+        proc.fds.close_all()
+        proc.zombie = True
+        proc.itimer_real_ns = 0
+        self._release_machine(proc.machine)
+        for child in proc.children:
+            child.parent = None
+            child.ppid = 1
+        proc.children.clear()
+        parent = proc.parent
+        if parent is None or not parent.alive:
+            self.processes.pop(proc.pid, None)  # nobody will wait: reaped by "init" at once
+        else:
+            action = parent.sigactions.get(Sig.SIGCHLD)
+            if action is not None and (
+                action.handler == 1 or action.flags & 0x8
+            ):  # SIG_IGN / SA_NOCLDWAIT
+                parent.children.remove(proc)
+                self.processes.pop(proc.pid, None)
+            self.send_signal(parent, Sig.SIGCHLD)
+        self.resched = True
+
+    def reap(self, child: Process) -> None:
+        if child.parent is not None and child in child.parent.children:
+            child.parent.children.remove(child)
+        self.processes.pop(child.pid, None)
+
+    def disposition(self, proc: Process, sig: int) -> SigAction:
+        return proc.sigactions.get(sig) or SigAction()
+
+    def send_signal(self, proc: Process, sig: int, task: Task | None = None) -> None:
+        """kill()/tgkill(): mark ``sig`` pending; act now when its action is to terminate or ignore."""
+        if sig == 0 or not proc.alive:
+            return
+        action = self.disposition(proc, sig)
+        if sig in (Sig.SIGKILL,) or (
+            action.handler == 0 and sig not in DEFAULT_IGNORE and sig not in DEFAULT_STOP
+        ):
+            blocked = (
+                task.sigmask
+                if task is not None
+                else min((t.sigmask for t in proc.tasks), default=0)
+            )
+            if sig == Sig.SIGKILL or not blocked & (1 << (sig - 1)):
+                self.exit_process(proc, signal=int(sig))
+                return
+        if action.handler == 1 or (
+            action.handler == 0 and (sig in DEFAULT_IGNORE or sig in DEFAULT_STOP)
+        ):
+            return
+        bit = 1 << (sig - 1)
+        if task is not None:
+            task.pending |= bit
+        else:
+            proc.pending |= bit
+        for t in proc.tasks:  # a signal interrupts a sleeping task
+            if t.state is State.BLOCKED and not t.sigmask & bit:
+                self._interrupt_block(t)
+                break
+        self.resched = True
+
+    def _interrupt_block(self, task: Task) -> None:
+        """A handled signal wakes a blocked task: its call restarts (SA_RESTART) or fails with EINTR."""
+        task.state = State.RUNNABLE
+        task.block = None
+        task.restart["interrupted"] = True
+
+    def force_signal(self, task: Task | None, sig: int) -> None:
+        """A synchronous signal (CPU fault): the handler runs now, or the process dies."""
+        if task is None:
+            return
+        proc = task.proc
+        action = self.disposition(proc, sig)
+        if action.handler in (0, 1) or task.sigmask & (1 << (sig - 1)):
+            self.exit_process(proc, signal=int(sig))
+            return
+        self.load(task)
+        deliver_frame(self, task, sig, action)
         proc.machine.request_stop()
 
-    def exit_process(self, proc: Process, status: int) -> None:
-        proc.exit_status = status & 0xFF
-        proc.machine.request_stop()
-
-    def signal_process(self, proc: Process, sig: int) -> None:
-        """Deliver ``sig`` to ``proc`` (default actions only, for now)."""
-        if sig == 0:
+    def deliver_pending(self, task: Task) -> None:
+        """Run the handler of the first pending, unblocked signal of ``task`` (sets up its frame)."""
+        proc = task.proc
+        while True:
+            ready = (task.pending | proc.pending) & ~task.sigmask
+            if not ready:
+                return
+            sig = (ready & -ready).bit_length()
+            bit = 1 << (sig - 1)
+            if task.pending & bit:
+                task.pending &= ~bit
+            else:
+                proc.pending &= ~bit
+            action = self.disposition(proc, sig)
+            if action.handler == 1:
+                continue
+            if action.handler == 0:
+                if sig in DEFAULT_IGNORE or sig in DEFAULT_STOP:
+                    continue
+                self.exit_process(proc, signal=sig)
+                return
+            machine = self.load(task)
+            if task.restart.pop("interrupted", False) and task.block is None:
+                # The task was asleep in a syscall at the syscall instruction.
+                if not action.flags & SA_RESTART:
+                    machine.reg.write(
+                        x86.UC_X86_REG_RAX if machine.is64 else x86.UC_X86_REG_EAX, -errno.EINTR
+                    )
+                    machine.pc = machine.pc + 2
+                task.restart.clear()
+            deliver_frame(self, task, sig, action)
+            machine.request_stop()
             return
-        action = proc.sigactions.get(sig)
-        if action is not None and action.handler == 1:  # SIG_IGN
-            return
-        if (action is None or action.handler == 0) and sig in DEFAULT_IGNORE:
-            return
-        self._fatal(proc, sig)
 
-    # -- time -----------------------------------------------------------------------------------------
-    def sleep_ns(self, ns: int) -> None:
-        """Sleep the calling task (one task: sleep in place; an alarm cuts the sleep short)."""
-        proc = self.current
-        if proc is not None and proc.itimer_real_ns:
-            left = proc.itimer_real_ns - self.clock.monotonic_ns()
-            if left <= ns:
-                self.clock.sleep(max(left, 0))
-                self._fire_alarm(proc)
-                from .syscall import SyscallError
-
-                raise SyscallError(errno.EINTR)
-        self.clock.sleep(ns)
-
-    def set_alarm(self, proc: Process, ns: int) -> int:
-        """Arm (or with 0 disarm) SIGALRM in ``ns``; returns the time that was left."""
+    # -- time ----------------------------------------------------------------------------------------
+    def set_alarm(self, proc: Process, ns: int, interval: int = 0) -> int:
         left = self.alarm_left(proc)
-        proc.itimer_real_ns = self.clock.monotonic_ns() + ns if ns else 0
+        proc.itimer_real_ns = self.now_ns() + ns if ns else 0
+        proc.itimer_interval_ns = interval
         return left
 
     def alarm_left(self, proc: Process) -> int:
         if not proc.itimer_real_ns:
             return 0
-        return max(proc.itimer_real_ns - self.clock.monotonic_ns(), 1)
+        return max(proc.itimer_real_ns - self.now_ns(), 1)
 
-    def _fire_alarm(self, proc: Process) -> None:
-        proc.itimer_real_ns = 0
-        self.signal_process(proc, Sig.SIGALRM)
-
-    # -- the run loop --------------------------------------------------------------------------------
-    def run(self, proc: Process) -> Process:
-        """Run until the process exits; returns it with exit_status or term_signal set."""
-        machine = proc.machine
-        deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
-        self.current = proc
-        while proc.exit_status is None and proc.term_signal is None:
-            stop = machine.run(SLICE_US)
-            if stop is Stop.FAULT:
-                sig = (
-                    Sig.SIGILL
-                    if machine.fault and machine.fault.value == "invalid"
-                    else Sig.SIGSEGV
+    def _timers(self) -> None:
+        now = self.now_ns()
+        for proc in list(self.processes.values()):
+            if proc.alive and proc.itimer_real_ns and now >= proc.itimer_real_ns:
+                proc.itimer_real_ns = (
+                    now + proc.itimer_interval_ns if proc.itimer_interval_ns else 0
                 )
-                self._fatal(proc, sig)
-            if proc.itimer_real_ns and self.clock.monotonic_ns() >= proc.itimer_real_ns:
-                self._fire_alarm(proc)
-            if self.interrupted:
-                self.interrupted = False
-                self.signal_process(proc, Sig.SIGINT)
-            if deadline is not None and time.monotonic() > deadline:
-                from ..errors import LimitExceeded
+                self.send_signal(proc, Sig.SIGALRM)
 
-                raise LimitExceeded("time", f"{self.time_limit:g} s of wall time", 152)
-        return proc
+    # -- the scheduler -------------------------------------------------------------------------------
+    def _ready(self, task: Task) -> bool:
+        if task.state is State.RUNNABLE:
+            return True
+        if task.state is not State.BLOCKED or task.block is None:
+            return False
+        blk = task.block
+        if blk.deadline is not None and self.now_ns() >= blk.deadline:
+            return True
+        if blk.ready is not None:
+            self.current = task
+            try:
+                return bool(blk.ready())
+            except Exception:  # noqa: BLE001 - a broken wait condition wakes the task to fail cleanly
+                return True
+        return False
+
+    def _pick(self) -> Task | None:
+        n = len(self.tasks)
+        for i in range(n):
+            task = self.tasks[(self._rr + i) % n]
+            if self._ready(task):
+                self._rr = (self._rr + i + 1) % max(n, 1)
+                if task.state is State.BLOCKED:
+                    task.state = State.RUNNABLE
+                    task.block = None
+                return task
+        return None
+
+    def _idle(self) -> None:
+        """Nothing can run: sleep until the nearest deadline or host input, or report a deadlock."""
+        deadlines = [
+            t.block.deadline
+            for t in self.tasks
+            if t.block is not None and t.block.deadline is not None
+        ]
+        alarms = [p.itimer_real_ns for p in self.processes.values() if p.alive and p.itimer_real_ns]
+        host_fds = sorted(
+            {fd for t in self.tasks if t.block is not None for fd in t.block.host_fds}
+        )
+        wake_at = min(deadlines + alarms, default=None)
+        if wake_at is None and not host_fds:
+            raise Deadlock()
+        timeout = None if wake_at is None else max(wake_at - self.now_ns(), 0) / 1e9
+        if host_fds:
+            try:
+                select.select(host_fds, [], [], min(timeout, 0.25) if timeout is not None else 0.25)
+            except (OSError, ValueError):
+                pass
+        elif timeout:
+            self.clock.sleep(int(timeout * 1e9))
+
+    def run(self, initial: Process) -> Process:
+        """Run until ``initial`` exits; everything it left running is killed with it."""
+        deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
+        try:
+            while initial.alive:
+                self._timers()
+                if self.interrupted:
+                    self.interrupted = False
+                    for proc in list(self.processes.values()):
+                        if proc.pgid == self.foreground_pgid:
+                            self.send_signal(proc, Sig.SIGINT)
+                    continue
+                if deadline is not None and time.monotonic() > deadline:
+                    raise LimitExceeded("time", f"{self.time_limit:g} s of wall time", 152)
+                self.resched = False
+                task = self._pick()
+                if task is None:
+                    try:
+                        self._idle()
+                    except Deadlock:
+                        self.events.line(
+                            "appvirt: every guest task is waiting: deadlock; ending the run"
+                        )
+                        self.exit_process(initial, signal=int(Sig.SIGKILL))
+                    continue
+                machine = self.load(task)
+                if task.pending or task.proc.pending or task.restart.get("interrupted"):
+                    self.deliver_pending(task)
+                    if not task.proc.alive or task.state is not State.RUNNABLE:
+                        self._close_dead_machines()
+                        continue
+                runnable = sum(1 for t in self.tasks if t.state is State.RUNNABLE)
+                stop = machine.run(SLICE_US if runnable <= 1 else SHARED_SLICE_US)
+                if stop is Stop.FAULT and machine.task is not None:
+                    fault = machine.fault
+                    sig = (
+                        Sig.SIGILL
+                        if fault is not None and fault.value == "invalid"
+                        else Sig.SIGSEGV
+                    )
+                    self.force_signal(machine.task, sig)
+                self._close_dead_machines()
+        finally:
+            self._close_dead_machines()
+        return initial
+
+    def _close_dead_machines(self) -> None:
+        while self._dead_machines:
+            self._dead_machines.pop().close()
 
     def close(self) -> None:
-        for proc in self.processes.values():
-            proc.fds.close_all()
-            proc.machine.close()
+        for proc in list(self.processes.values()):
+            if not proc.zombie:
+                proc.fds.close_all()
+        seen: set[int] = set()
+        for proc in list(self.processes.values()):
+            if id(proc.machine) not in seen:
+                seen.add(id(proc.machine))
+                proc.machine.close()
+        self._close_dead_machines()
         self.processes.clear()
+        self.tasks.clear()
         self.current = None

@@ -35,7 +35,9 @@ class LinuxRun:
     def interrupted(self, value: bool) -> None:
         self.kernel.interrupted = value
 
-    def start(self, path: str, argv: list[str], env: dict[str, str], stdio: list[OpenFile], cwd: str) -> None:
+    def start(
+        self, path: str, argv: list[str], env: dict[str, str], stdio: list[OpenFile], cwd: str
+    ) -> None:
         self.proc = self.kernel.spawn(
             path,
             [a.encode("utf-8", "surrogateescape") for a in argv],

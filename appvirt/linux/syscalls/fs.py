@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ...vfs.types import FileKind, OpenFile
 from ..abi import pack_dirent64, pack_statx
 from ..syscall import Arg, Ret, SyscallError, syscall
+from .poll import must_wait, wait_io
 from .common import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -95,13 +96,27 @@ def sys_read(t: Task, fd: int, buf: int, count: int) -> int:
     count = min(count, MAX_IO)
     mem = t.proc.mem
     mem.check(buf, count, True)
-    data = f.read(count)
+    data = _read_or_wait(t, f, count)
     if data:
         mem.write(buf, data)
     return len(data)
 
 
-@syscall("write", Arg.FD, Arg.INBUF, Arg.SIZE)
+def _read_or_wait(t: Task, f: OpenFile, count: int) -> bytes:
+    """Read, or put the task to sleep (restarting the call) while the stream has nothing yet."""
+    if count and must_wait(t, f, False):
+        if t.restart.get("interrupted"):
+            raise SyscallError(errno.EINTR)
+        raise wait_io(t, f, False)
+    try:
+        return f.read(count)
+    except BlockingIOError:
+        if f.nonblocking:
+            raise SyscallError(errno.EAGAIN) from None
+        raise wait_io(t, f, False) from None
+
+
+@syscall("write", Arg.FD, Arg.INBUF, Arg.SIZE, blocking=True)
 def sys_write(t: Task, fd: int, buf: int, count: int) -> int:
     f = t.proc.fds.get(fd)
     _check_write(f)
@@ -112,17 +127,17 @@ def sys_write(t: Task, fd: int, buf: int, count: int) -> int:
 def _write_all(t: Task, f: OpenFile, data: bytes) -> int:
     try:
         return f.write(data)
+    except BlockingIOError:
+        if f.nonblocking:
+            raise SyscallError(errno.EAGAIN) from None
+        raise wait_io(t, f, True) from None
     except BrokenPipeError:
-        t.proc.kernel.signal_process(t.proc, 13)  # SIGPIPE
+        t.proc.kernel.send_signal(t.proc, 13, t)  # SIGPIPE
         raise SyscallError(errno.EPIPE) from None
-
-
-def _iovecs(t: Task, iov: int, count: int) -> list[tuple[int, int]]:
-    if count < 0 or count > 1024:
-        raise SyscallError(errno.EINVAL)
-    abi = t.proc.abi
-    words = abi.unpack_words(t.proc.mem.read(iov, count * 2 * abi.word)) if count else ()
-    return [(words[2 * i], words[2 * i + 1]) for i in range(count)]
+    except OSError as err:
+        if err.errno == errno.EPIPE:
+            t.proc.kernel.send_signal(t.proc, 13, t)
+        raise
 
 
 @syscall("readv", Arg.FD, Arg.PTR, Arg.INT, blocking=True)
@@ -134,7 +149,7 @@ def sys_readv(t: Task, fd: int, iov: int, count: int) -> int:
         if not length:
             continue
         t.proc.mem.check(base, length, True)
-        data = f.read(length)
+        data = _read_or_wait(t, f, length) if total == 0 else _read_nowait(f, length)
         t.proc.mem.write(base, data)
         total += len(data)
         if len(data) < length:
@@ -142,12 +157,19 @@ def sys_readv(t: Task, fd: int, iov: int, count: int) -> int:
     return total
 
 
-@syscall("writev", Arg.FD, Arg.PTR, Arg.INT)
+@syscall("writev", Arg.FD, Arg.PTR, Arg.INT, blocking=True)
 def sys_writev(t: Task, fd: int, iov: int, count: int) -> int:
     f = t.proc.fds.get(fd)
     _check_write(f)
     data = b"".join(t.proc.mem.read(base, length) for base, length in _iovecs(t, iov, count))
     return _write_all(t, f, data) if data else 0
+
+
+def _read_nowait(f: OpenFile, length: int) -> bytes:
+    try:
+        return f.read(length)
+    except BlockingIOError:
+        return b""
 
 
 def _off64(t: Task, lo: int, hi: int) -> int:

@@ -8,23 +8,21 @@ from typing import TYPE_CHECKING
 
 from ...core.machine import TLS_COUNT, TLS_FIRST, seg_descriptor
 from ..syscall import Arg, Ret, SyscallError, syscall
-from .common import put_word
+from ..task import Block
+from .common import at, put_word, read_path
 
 if TYPE_CHECKING:
-    from ..kernel import Task
+    from ..task import Process, Task
 
 
 @syscall("exit", Arg.INT, ret=Ret.NONE)
-def sys_exit(t: Task, status: int) -> int:
-    # One task per process for now: exit of the only thread ends the process.
-    t.proc.kernel.exit_process(t.proc, status)
-    return 0
+def sys_exit(t: Task, status: int) -> None:
+    t.proc.kernel.exit_task(t, status)
 
 
 @syscall("exit_group", Arg.INT, ret=Ret.NONE)
-def sys_exit_group(t: Task, status: int) -> int:
+def sys_exit_group(t: Task, status: int) -> None:
     t.proc.kernel.exit_process(t.proc, status)
-    return 0
 
 
 @syscall("getpid")
@@ -121,6 +119,15 @@ def sys_setgroups32(t: Task, size: int, ptr: int) -> int:
     raise SyscallError(errno.EPERM)
 
 
+def _find(t: Task, pid: int) -> Process:
+    if pid == 0:
+        return t.proc
+    proc = t.proc.kernel.processes.get(pid)
+    if proc is None or proc.zombie:
+        raise SyscallError(errno.ESRCH)
+    return proc
+
+
 @syscall("getpgrp")
 def sys_getpgrp(t: Task) -> int:
     return t.proc.pgid
@@ -128,24 +135,32 @@ def sys_getpgrp(t: Task) -> int:
 
 @syscall("getpgid", Arg.INT)
 def sys_getpgid(t: Task, pid: int) -> int:
-    return t.proc.pgid
+    return _find(t, pid).pgid
 
 
 @syscall("setpgid", Arg.INT, Arg.INT)
 def sys_setpgid(t: Task, pid: int, pgid: int) -> int:
-    t.proc.pgid = pgid or t.proc.pid
+    if pgid < 0:
+        raise SyscallError(errno.EINVAL)
+    proc = _find(t, pid)
+    if proc is not t.proc and proc.parent is not t.proc:
+        raise SyscallError(errno.ESRCH)
+    proc.pgid = pgid or proc.pid
     return 0
 
 
 @syscall("getsid", Arg.INT)
 def sys_getsid(t: Task, pid: int) -> int:
-    return t.proc.sid
+    return _find(t, pid).sid
 
 
 @syscall("setsid")
 def sys_setsid(t: Task) -> int:
-    t.proc.sid = t.proc.pgid = t.proc.pid
-    return t.proc.pid
+    proc = t.proc
+    if any(p.pgid == proc.pid for p in proc.kernel.processes.values() if p is not proc):
+        raise SyscallError(errno.EPERM)
+    proc.sid = proc.pgid = proc.pid
+    return proc.pid
 
 
 @syscall("set_tid_address", Arg.PTR)
@@ -361,20 +376,187 @@ def sys_sethostname(t: Task, ptr: int, size: int) -> int:
     raise SyscallError(errno.EPERM)
 
 
-# -- children (fork/clone/execve are the multi-process issue: unregistered, they return ENOSYS) ---
-@syscall("wait4", Arg.INT, Arg.PTR, Arg.HEX, Arg.PTR)
+# -- children: fork, clone, exec, wait ---------------------------------------------------------
+CLONE_VM = 0x100
+CLONE_FS = 0x200
+CLONE_FILES = 0x400
+CLONE_SIGHAND = 0x800
+CLONE_VFORK = 0x4000
+CLONE_PARENT = 0x8000
+CLONE_THREAD = 0x10000
+CLONE_SETTLS = 0x80000
+CLONE_PARENT_SETTID = 0x100000
+CLONE_CHILD_CLEARTID = 0x200000
+CLONE_CHILD_SETTID = 0x1000000
+
+
+def _clone(t: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
+    kernel = t.proc.kernel
+    if "vfork_child" in t.restart:  # the parent of a vfork wakes when the child execs or exits
+        return int(t.restart["vfork_child"])
+    thread = bool(flags & CLONE_THREAD)
+    if thread and not flags & CLONE_VM:
+        raise SyscallError(errno.EINVAL)
+    fs_tls = tls if flags & CLONE_SETTLS and t.proc.abi.is64 else None
+    child = kernel.clone(
+        t, flags, stack, fs_tls, new_process=not thread, share_vm=bool(flags & CLONE_VM)
+    )
+    if flags & CLONE_SETTLS and not t.proc.abi.is64:
+        _set_child_tls(t, child, tls)
+    mem = t.proc.mem
+    if flags & CLONE_PARENT_SETTID and ptid:
+        mem.write(ptid, struct.pack("<i", child.tid))
+    if flags & CLONE_CHILD_SETTID and ctid:
+        child.proc.mem.write(ctid, struct.pack("<i", child.tid))
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = ctid
+    if flags & CLONE_VFORK:
+        child.vfork_parent = t
+        t.restart["vfork_child"] = child.tid
+        raise Block(ready=lambda: bool(t.restart.get("vfork_done")))
+    return child.tid
+
+
+def _set_child_tls(t: Task, child: Task, desc_ptr: int) -> None:
+    """i386 CLONE_SETTLS: the child starts with GS pointing at the descriptor it asked for."""
+    from unicorn import x86_const as x86
+
+    kernel = t.proc.kernel
+    machine = child.proc.machine
+    saved = machine.save_context()
+    saved_task = machine.task
+    machine.restore_context(child.context) if child.context is not None else None
+    sys_set_thread_area(child, desc_ptr)
+    (entry,) = struct.unpack("<I", child.proc.mem.read(desc_ptr, 4))
+    machine.reg.write(x86.UC_X86_REG_GS, (entry << 3) | 3)
+    if child.context is not None:
+        child.context = machine.save_context()
+        machine.restore_context(saved)
+        machine.task = saved_task
+    kernel.resched = True
+
+
+@syscall("fork")
+def sys_fork(t: Task) -> int:
+    return _clone(t, 17, 0, 0, 0, 0)
+
+
+@syscall("vfork")
+def sys_vfork(t: Task) -> int:
+    return _clone(t, CLONE_VM | CLONE_VFORK | 17, 0, 0, 0, 0)
+
+
+@syscall("clone", Arg.HEX, Arg.PTR, Arg.PTR, Arg.PTR, Arg.PTR)
+def sys_clone(t: Task, flags: int, stack: int, ptid: int, a4: int, a5: int) -> int:
+    # x86-64: (flags, stack, parent_tid, child_tid, tls); i386: (flags, stack, parent_tid, tls, child_tid)
+    if t.proc.abi.is64:
+        return _clone(t, flags, stack, ptid, a4, a5)
+    return _clone(t, flags, stack, ptid, a5, a4)
+
+
+def _strings(t: Task, ptr: int) -> list[bytes]:
+    out: list[bytes] = []
+    abi = t.proc.abi
+    mem = t.proc.mem
+    while ptr:
+        (item,) = abi.unpack_words(mem.read(ptr + len(out) * abi.word, abi.word))
+        if not item:
+            break
+        out.append(mem.read_cstr(item, 131072))
+        if len(out) > 65536:
+            raise SyscallError(errno.E2BIG)
+    return out
+
+
+@syscall("execve", Arg.PATH, Arg.STRV, Arg.STRV)
+def sys_execve(t: Task, path_ptr: int, argv_ptr: int, envp_ptr: int) -> None:
+    path = read_path(t, path_ptr)
+    if not path:
+        raise SyscallError(errno.ENOENT)
+    t.proc.kernel.execve(t, path, _strings(t, argv_ptr), _strings(t, envp_ptr))
+
+
+@syscall("execveat", Arg.DIRFD, Arg.PATH, Arg.STRV, Arg.STRV, Arg.ATFLAGS)
+def sys_execveat(
+    t: Task, dirfd: int, path_ptr: int, argv_ptr: int, envp_ptr: int, flags: int
+) -> None:
+    path, cwd = at(t, dirfd, path_ptr)
+    if not path.startswith("/"):
+        path = cwd.rstrip("/") + "/" + path
+    t.proc.kernel.execve(t, path, _strings(t, argv_ptr), _strings(t, envp_ptr))
+
+
+WNOHANG = 1
+WUNTRACED = 2
+WEXITED = 4
+WNOWAIT = 0x01000000
+
+
+def _matches(t: Task, child: Process, pid: int) -> bool:
+    if pid > 0:
+        return child.pid == pid
+    if pid == 0:
+        return child.pgid == t.proc.pgid
+    if pid < -1:
+        return child.pgid == -pid
+    return True
+
+
+def _wait_child(t: Task, pid: int, options: int) -> Process | None:
+    """The zombie child to report, None for WNOHANG with none ready; blocks otherwise."""
+    children = [c for c in t.proc.children if _matches(t, c, pid)]
+    if not children:
+        raise SyscallError(errno.ECHILD)
+    for child in children:
+        if child.zombie:
+            return child
+    if options & WNOHANG:
+        return None
+    if t.restart.get("interrupted"):
+        raise SyscallError(errno.EINTR)
+    raise Block(ready=lambda: any(c.zombie for c in t.proc.children if _matches(t, c, pid)))
+
+
+@syscall("wait4", Arg.INT, Arg.PTR, Arg.HEX, Arg.PTR, blocking=True)
 def sys_wait4(t: Task, pid: int, status: int, options: int, rusage: int) -> int:
-    raise SyscallError(errno.ECHILD)
+    child = _wait_child(t, pid, options)
+    if child is None:
+        return 0
+    if status:
+        t.proc.mem.write(status, struct.pack("<i", child.wait_status))
+    if rusage:
+        t.proc.mem.write(rusage, bytes(18 * t.proc.abi.word))
+    t.proc.kernel.reap(child)
+    return child.pid
 
 
-@syscall("waitid", Arg.INT, Arg.INT, Arg.PTR, Arg.HEX, Arg.PTR)
-def sys_waitid(t: Task, idtype: int, pid: int, info: int, options: int, rusage: int) -> int:
-    raise SyscallError(errno.ECHILD)
-
-
-@syscall("waitpid", Arg.INT, Arg.PTR, Arg.HEX)
+@syscall("waitpid", Arg.INT, Arg.PTR, Arg.HEX, blocking=True)
 def sys_waitpid(t: Task, pid: int, status: int, options: int) -> int:
-    raise SyscallError(errno.ECHILD)
+    return sys_wait4(t, pid, status, options, 0)
+
+
+@syscall("waitid", Arg.INT, Arg.INT, Arg.PTR, Arg.HEX, Arg.PTR, blocking=True)
+def sys_waitid(t: Task, idtype: int, ident: int, info: int, options: int, rusage: int) -> int:
+    pid = {0: -1, 1: ident, 2: -ident if ident else 0}.get(idtype)
+    if pid is None:
+        raise SyscallError(errno.EINVAL)
+    child = _wait_child(t, pid, options)
+    if child is None:
+        if info:
+            t.proc.mem.write(info, bytes(128))
+        return 0
+    if info:
+        if child.term_signal is not None:
+            code, value = (3 if child.core_dumped else 2), child.term_signal
+        else:
+            code, value = 1, child.exit_status or 0
+        uid = t.proc.kernel.identity.uid
+        t.proc.mem.write(
+            info, struct.pack("<iiiiIi", 17, 0, code, child.pid, uid, value).ljust(128, b"\0")
+        )
+    if not options & WNOWAIT:
+        t.proc.kernel.reap(child)
+    return 0
 
 
 # -- scheduling ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..abi import pack_timespec64, unpack_timespec64
 from ..syscall import Arg, SyscallError, syscall
+from ..task import Block
 
 if TYPE_CHECKING:
     from ..kernel import Task
@@ -89,27 +90,35 @@ def sys_clock_settime(t: Task, clock: int, ptr: int) -> int:
     raise SyscallError(errno.EPERM)
 
 
-def _sleep(t: Task, ns: int) -> None:
-    if ns < 0:
-        raise SyscallError(errno.EINVAL)
-    t.proc.kernel.sleep_ns(ns)
+def _sleep_until(t: Task, deadline_ns: int) -> int:
+    """Sleep the calling task until the monotonic deadline (restart-safe: the deadline is kept)."""
+    kernel = t.proc.kernel
+    deadline = t.restart.setdefault("deadline", deadline_ns)
+    if kernel.now_ns() >= deadline:
+        return 0
+    if t.restart.get("interrupted"):
+        raise SyscallError(errno.EINTR)
+    if kernel.clock.mode == "frozen":
+        kernel.clock.sleep(deadline - kernel.now_ns())
+        return 0
+    raise Block(deadline=deadline)
 
 
 @syscall("nanosleep", Arg.PTR, Arg.PTR, blocking=True)
 def sys_nanosleep(t: Task, req: int, rem: int) -> int:
     abi = t.proc.abi
-    _sleep(t, abi.unpack_timespec(t.proc.mem.read(req, abi.timespec_size)))
-    if rem:
-        t.proc.mem.write(rem, bytes(abi.timespec_size))
-    return 0
+    ns = abi.unpack_timespec(t.proc.mem.read(req, abi.timespec_size))
+    if ns < 0:
+        raise SyscallError(errno.EINVAL)
+    return _sleep_until(t, t.proc.kernel.now_ns() + ns)
 
 
 def _clock_nanosleep(t: Task, clock: int, flags: int, ns: int) -> int:
-    if flags & 1:  # TIMER_ABSTIME
-        ns -= clock_ns(t, clock)
-        ns = max(ns, 0)
-    _sleep(t, ns)
-    return 0
+    if ns < 0:
+        raise SyscallError(errno.EINVAL)
+    now = clock_ns(t, clock)
+    left = max(ns - now, 0) if flags & 1 else ns  # TIMER_ABSTIME
+    return _sleep_until(t, t.proc.kernel.now_ns() + left)
 
 
 @syscall("clock_nanosleep", Arg.CLOCK, Arg.HEX, Arg.PTR, Arg.PTR, blocking=True)
@@ -156,7 +165,11 @@ def sys_setitimer(t: Task, which: int, new: int, old: int) -> int:
     interval_s, interval_us, value_s, value_us = struct.unpack(
         "<4" + abi.sfmt, t.proc.mem.read(new, 2 * size)
     )
-    prev = t.proc.kernel.set_alarm(t.proc, value_s * 1_000_000_000 + value_us * 1000)
+    prev = t.proc.kernel.set_alarm(
+        t.proc,
+        value_s * 1_000_000_000 + value_us * 1000,
+        interval_s * 1_000_000_000 + interval_us * 1000,
+    )
     if old:
         t.proc.mem.write(old, abi.pack_timeval(0) + abi.pack_timeval(prev))
     return 0

@@ -1,0 +1,145 @@
+"""execve: find a program in the VFS, follow ``#!`` lines, and lay an ELF image into a fresh Machine.
+
+Everything is read through the VFS (the interpreter named by PT_INTERP included), so a program can
+only run what its sandbox shows it.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from unicorn import x86_const as x86
+
+from .. import loader
+from ..core.machine import Machine
+from ..core.memory import page_up
+from ..errors import NotExecutableError
+from ..loader.image import Format, Image, Perm
+from .stack import StartInfo, build_stack
+from .syscall import SyscallError
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+MAX_SHEBANG_DEPTH = 4
+S_IFDIR = 0o040000
+
+
+def read_program(kernel: Kernel, path: str, cwd: str) -> tuple[str, bytes]:
+    """(canonical guest path, file bytes) of an executable; OSError with errno when it is not one."""
+    vfs = kernel.vfs
+    canonical = vfs.realpath(path, cwd)
+    st = vfs.stat(canonical)
+    if st.kind == S_IFDIR:
+        raise OSError(errno.EACCES, "is a directory")
+    vfs.access(canonical, 1)  # X_OK
+    return canonical, vfs.read_bytes(canonical)
+
+
+def resolve_script(
+    kernel: Kernel, path: str, argv: list[bytes], cwd: str
+) -> tuple[str, bytes, list[bytes]]:
+    """Follow ``#!`` interpreters; returns (program path, its bytes, final argv)."""
+    for _ in range(MAX_SHEBANG_DEPTH):
+        canonical, data = read_program(kernel, path, cwd)
+        if not data.startswith(b"#!"):
+            return canonical, data, argv
+        line = data[2:].split(b"\n", 1)[0].strip()
+        if not line:
+            raise OSError(errno.ENOEXEC, "empty #! line")
+        parts = line.split(None, 1)
+        interp = parts[0]
+        new_argv = [interp] + parts[1:] + [path.encode()] + argv[1:]
+        path, argv = interp.decode("utf-8", "surrogateescape"), new_argv
+    raise OSError(errno.ELOOP, "too many #! levels")
+
+
+def parse(kernel: Kernel, data: bytes, name: str) -> Image:
+    try:
+        image = loader.load_bytes(data, name)
+    except NotExecutableError:
+        raise SyscallError(errno.ENOEXEC) from None
+    if image.format is not Format.ELF:
+        raise SyscallError(errno.ENOEXEC)
+    return image
+
+
+def map_image(machine: Machine, image: Image, bias: int, name: str) -> int:
+    """Map an ELF's PT_LOAD segments at ``bias``; return the end of the highest one."""
+    mem = machine.mem
+    pages: dict[int, Perm] = {}
+    for seg in image.segments:
+        lo = (seg.vaddr + bias) & ~0xFFF
+        hi = page_up(seg.vaddr + bias + seg.memsz)
+        for page in range(lo, hi, 0x1000):
+            pages[page] = pages.get(page, Perm.NONE) | seg.perms
+    runs: list[tuple[int, int, Perm]] = []
+    for page in sorted(pages):
+        perms = pages[page]
+        if runs and runs[-1][1] == page and runs[-1][2] == perms:
+            runs[-1] = (runs[-1][0], page + 0x1000, perms)
+        else:
+            runs.append((page, page + 0x1000, perms))
+    for lo, hi, perms in runs:
+        mem.map(lo, hi - lo, perms, name)
+    for seg in image.segments:
+        if seg.data:
+            mem.poke(seg.vaddr + bias, seg.data)
+    return max(seg.vaddr + bias + seg.memsz for seg in image.segments)
+
+
+def start_image(
+    kernel: Kernel,
+    machine: Machine,
+    image: Image,
+    exe: str,
+    execfn: str,
+    argv: list[bytes],
+    envp: list[bytes],
+    platform: bytes,
+    word: int,
+) -> None:
+    """Map ``image`` (and its interpreter) into ``machine`` and build the initial stack and registers."""
+    mem = machine.mem
+    lay = machine.layout
+    bias = lay.pie_base - image.base if image.relocatable else 0
+    end = map_image(machine, image, bias, exe)
+    mem.init_brk(end)
+    entry = image.entry + bias
+    interp_base = 0
+    if image.interpreter:
+        ipath, idata = read_program(kernel, image.interpreter, "/")
+        interp = parse(kernel, idata, ipath)
+        if interp.arch is not image.arch:
+            raise SyscallError(errno.ELIBBAD)
+        base = mem.find_free(page_up(interp.size))
+        ibias = base - interp.base
+        map_image(machine, interp, ibias, ipath)
+        interp_base = base
+        entry = interp.entry + ibias
+    mem.map(
+        lay.stack_top - lay.stack_size,
+        lay.stack_size,
+        Perm.RWX if image.stack_exec else Perm.RW,
+        "[stack]",
+    )
+    info = StartInfo(
+        argv=argv,
+        envp=envp,
+        execfn=execfn.encode("utf-8", "surrogateescape"),
+        phdr=image.phdr_vaddr + bias,
+        phent=image.phentsize or (56 if machine.is64 else 32),
+        phnum=image.phnum,
+        entry=image.entry + bias,
+        base=interp_base,
+        uid=kernel.identity.uid,
+        gid=kernel.identity.gid,
+        random=kernel.random_bytes(16),
+        platform=platform,
+    )
+    sp, blob = build_stack(lay.stack_top, info, word)
+    mem.poke(sp, blob)
+    machine.sp = sp
+    machine.pc = entry
+    machine.reg.write(x86.UC_X86_REG_RDX if machine.is64 else x86.UC_X86_REG_EDX, 0)

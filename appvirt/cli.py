@@ -95,6 +95,8 @@ class _TraceOption(click.Option):
     metavar="KEY=VALUE,...",
     help="memory, time, instructions, processes, files, disk, output.",
 )
+@click.option("--sandbox", "sandbox_dir", type=click.Path(file_okay=False), default=None,
+              help="Keep state between runs in this folder (the Windows registry).")  # fmt: skip
 @click.argument("program")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(
@@ -104,6 +106,7 @@ def run(
     mounts: tuple[str, ...],
     envs: tuple[str, ...],
     limits: tuple[str, ...],
+    sandbox_dir: str | None,
     program: str,
     args: tuple[str, ...],
 ) -> None:
@@ -137,7 +140,9 @@ def run(
             raise UsageError(f"cannot write trace file {trace}: {err.strerror}") from None
     try:
         sys.stdout.flush()
-        result = Sandbox(profile).run([program, *args], env=extra_env, trace=trace_out)
+        result = Sandbox(profile, sandbox_dir=sandbox_dir).run(
+            [program, *args], env=extra_env, trace=trace_out
+        )
     finally:
         if trace_out is not None and trace_out is not sys.stderr:
             trace_out.close()

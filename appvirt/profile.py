@@ -119,10 +119,52 @@ _TOP_KEYS = {"name", "description", "extends", "mounts", "system_mounts", "progr
              "identity", "time", "network", "limits", "persistence", "registry"}  # fmt: skip
 
 
+_HEADER = re.compile(r"^\s*(\[\[?)([^\]]+)\]")
+_ASSIGN = re.compile(r"^\s*([^=#\[]+?)\s*=")
+_KeyPath = list[str | int]
+
+
+def _key_path(key: str) -> _KeyPath:
+    """``mounts[1].guest`` -> ``["mounts", 1, "guest"]``."""
+    path: _KeyPath = []
+    for part in key.split("."):
+        name, _, index = part.partition("[")
+        path.append(name)
+        if index:
+            path.append(int(index.rstrip("]")))
+    return path
+
+
+def _toml_key(text: str) -> _KeyPath:
+    return [p.strip().strip("\"'") for p in text.split(".")]
+
+
 def _line_of(text: str, key: str) -> int:
-    pattern = re.compile(r"^\s*(\[+\s*)?" + re.escape(key) + r"\b", re.M)
-    m = pattern.search(text)
-    return text[: m.start()].count("\n") + 1 if m else 1
+    """The line defining ``key`` (a path like ``limits.memory`` or ``mounts[1].guest``), else 1.
+
+    tomllib keeps no positions, so the text is scanned for table headers (counting ``[[...]]``
+    entries) and assignments, whole or dotted; an inline table or array reports its own line.
+    """
+    want = _key_path(key)
+    table: _KeyPath = []
+    seen: dict[tuple[str | int, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            table = _toml_key(header.group(2))
+            if header.group(1) == "[[":
+                name = tuple(table)
+                seen[name] = seen.get(name, -1) + 1
+                table.append(seen[name])
+            if table[: len(want)] == want:
+                return number
+            continue
+        assign = _ASSIGN.match(line)
+        if assign:
+            full = table + _toml_key(assign.group(1))
+            if full == want[: len(full)]:
+                return number
+    return 1
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -139,7 +181,7 @@ def load_profile(path: str | Path) -> Profile:
 
 def profile_from_data(data: dict[str, Any], source: str, text: str = "") -> Profile:
     def bad(key: str, why: str) -> ProfileError:
-        return ProfileError(f"{source}:{_line_of(text, key.split('.')[-1])}: {key}: {why}")
+        return ProfileError(f"{source}:{_line_of(text, key)}: {key}: {why}")
 
     for key in data:
         if key not in _TOP_KEYS:

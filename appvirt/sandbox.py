@@ -11,8 +11,8 @@ import os
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from .core.clock import Clock
@@ -94,9 +94,13 @@ def _stream(value: StreamArg, fd: int, readable: bool) -> OpenFile:
 class Sandbox:
     """A profile bound to the host: what every program run in it may see and do."""
 
-    def __init__(self, profile: Profile | None = None, cwd: str | None = None) -> None:
+    def __init__(
+        self, profile: Profile | None = None, cwd: str | None = None, sandbox_dir: str | None = None
+    ) -> None:
         self.profile = profile or Profile.default()
         self.cwd = os.path.abspath(cwd or os.getcwd())
+        # Where state that outlives a run is kept (the Windows registry); None: nothing persists.
+        self.sandbox_dir = os.path.abspath(sandbox_dir) if sandbox_dir else None
 
     def _mounts(self, program_dir: str | None) -> list[MountSpec]:
         prof = self.profile
@@ -164,6 +168,8 @@ class Sandbox:
             )
             stdio = [_stream(stdin, 0, True), _stream(stdout, 1, False), _stream(stderr, 2, False)]
             guest = _personality(vfs, guest_path, program)(vfs, events, prof, _clock(prof.time))
+            if self.sandbox_dir is not None and hasattr(guest, "use_sandbox_dir"):
+                guest.use_sandbox_dir(self.sandbox_dir)
             try:
                 guest.start(guest_path, argv, guest_env, stdio, self.cwd)
             except OSError as err:

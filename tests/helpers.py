@@ -8,6 +8,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,13 +31,14 @@ def run_native(argv: list[str], cwd: Path, stdin: bytes = b"") -> Outcome:
     return Outcome(status, proc.stdout, proc.stderr)
 
 
-def run_guest(argv: list[str], cwd: Path, stdin: bytes = b"", **kwargs: object) -> Outcome:
+def run_guest(argv: list[str], cwd: Path, stdin: bytes = b"", **kwargs: Any) -> Outcome:
+    """Run argv under appvirt in-process; ``kwargs`` go to ``Sandbox.run`` (env, trace)."""
     from appvirt import Sandbox
 
     out, err = io.BytesIO(), io.BytesIO()
     result = Sandbox(cwd=str(cwd)).run(
         argv, stdin=stdin, stdout=out, stderr=err, host_env=TEST_ENV, **kwargs
-    )  # type: ignore[arg-type]
+    )
     return Outcome(result.exit_code, out.getvalue(), err.getvalue())
 
 

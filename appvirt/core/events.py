@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import IO
 
 
 @dataclass(slots=True)
 class Events:
-    trace: TextIO | None = None  # strace-style lines go here when tracing
+    trace: IO[str] | None = None  # strace-style lines go here when tracing
     calls: Counter[str] = field(default_factory=Counter)
     unknown: Counter[str] = field(default_factory=Counter)
     files_read: set[str] = field(default_factory=set)

@@ -80,32 +80,227 @@ def seg_descriptor(base: int, limit: int, access: int, flags: int) -> bytes:
     return struct.pack("<II", lo, hi)
 
 
-class Machine:
+class Cpu:
+    """One Unicorn x86 instance: registers, trap hooks and the run loop that both VM kinds share.
+
+    ``Machine`` (a process VM) and ``SystemMachine`` (a whole guest machine) differ in how the CPU
+    starts, where a run resumes, and what happens before it; the loop itself lives here once.
+    """
+
+    pc_reg = x86.UC_X86_REG_EIP
+    sp_reg = x86.UC_X86_REG_ESP
+    until = 0  # emu_start's end address
+
+    def __init__(self, mode: int) -> None:
+        self.uc = Uc(UC_ARCH_X86, mode)
+        self.uch = uclib.handle(self.uc)
+        self.reg = uclib.RegAccess(self.uch)
+        self._hooks: list[tuple[int, Any]] = []
+        self._error: BaseException | None = None
+        self.stop_requested = False
+        self.fault: Fault | None = None
+        self.fault_errno = 0
+        self.fault_addr = 0
+        self.pc_bias = 0  # 2 while a biased SYSCALL hook runs (see ``pc`` and ``on_syscall``)
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a trap callback: an exception stops the run and is re-raised by ``run``."""
+
+        def guarded(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - re-raised from run()
+                self._error = exc
+                uclib.emu_stop(self.uch)
+                return False
+
+        return guarded
+
+    def on_syscall(self, fn: Callable[[], None], resume_pc: bool = False) -> None:
+        """x86-64 SYSCALL instruction.
+
+        Inside the hook Unicorn still reports the SYSCALL instruction's own address and steps past
+        it (2 bytes) after the hook returns. With ``resume_pc`` the ``pc`` property hides that and
+        always means "where the guest resumes", which is what a kernel that saves, restarts or
+        redirects threads from inside the hook needs.
+        """
+        if resume_pc:
+            inner = fn
+
+            def biased() -> None:
+                self.pc_bias = 2
+                try:
+                    inner()
+                finally:
+                    self.pc_bias = 0
+
+            fn = biased
+        self._hooks.append(uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSCALL, self._guard(fn)))
+
+    def on_sysenter(self, fn: Callable[[], None]) -> None:
+        """i386 SYSENTER instruction (Windows API stubs; served in place, EIP after it)."""
+        self._hooks.append(uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSENTER, self._guard(fn)))
+
+    def on_interrupt(self, fn: Callable[[int], None]) -> None:
+        """``int n`` and CPU exceptions (int 0x80 on i386, #PF, #DE, #UD ...)."""
+        self._hooks.append(uclib.hook_interrupt(self.uch, self._guard(fn)))
+
+    def on_invalid(self, fn: Callable[[], bool]) -> None:
+        self._hooks.append(uclib.hook_invalid(self.uch, self._guard(fn)))
+
+    def request_stop(self) -> None:
+        """Called from a trap handler: end the current ``run`` after the handler returns."""
+        self.stop_requested = True
+        uclib.emu_stop(self.uch)
+
+    # -- registers --------------------------------------------------------------------------------
+    @property
+    def pc(self) -> int:
+        return self.reg.read(self.pc_reg) + self.pc_bias
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.reg.write(self.pc_reg, value - self.pc_bias)
+
+    @property
+    def sp(self) -> int:
+        return self.reg.read(self.sp_reg)
+
+    @sp.setter
+    def sp(self, value: int) -> None:
+        self.reg.write(self.sp_reg, value)
+
+    def batch(self, reg_ids: list[int]) -> uclib.RegBatch:
+        return uclib.RegBatch(self.uch, reg_ids)
+
+    # -- running ----------------------------------------------------------------------------------
+    def _before_run(self) -> None:
+        """Subclasses make pending changes visible to the CPU here."""
+
+    def run(self, timeout_us: int = 0, count: int = 0) -> Stop:
+        """Run from the current PC until a handler stops, a fault, ``timeout_us`` passes, or (when
+        ``count`` is set) that many instructions ran."""
+        self.stop_requested = False
+        self.fault = None
+        self._before_run()
+        pc = self.pc
+        try:
+            self.uc.emu_start(pc, self.until, timeout=timeout_us, count=count)
+        except UcError as err:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error from None
+            self.fault = _FAULT_OF.get(err.errno, Fault.OTHER)
+            self.fault_errno = err.errno
+            self.fault_addr = self.pc
+            return Stop.FAULT
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self.stop_requested:
+            return Stop.REQUESTED
+        return Stop.SLICE
+
+    def call_nested(self, begin: int, until: int) -> Stop:
+        """Run guest code from ``begin`` until it reaches ``until``, from a trap handler or not.
+
+        The caller has set up registers and pushed ``until`` as the return address (callbacks such
+        as qsort comparators, DLL entry points, atexit functions); Unicorn supports a nested
+        ``emu_start`` inside a hook. An exception a handler raised meanwhile is re-raised here; a
+        fault returns Stop.FAULT; a stop request returns Stop.REQUESTED (the caller then stops the
+        outer run too); reaching ``until`` returns Stop.SLICE.
+        """
+        self.stop_requested = False
+        self._before_run()
+        try:
+            self.uc.emu_start(begin, until)
+        except UcError as err:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error from None
+            self.fault = _FAULT_OF.get(err.errno, Fault.OTHER)
+            self.fault_errno = err.errno
+            self.fault_addr = self.pc
+            return Stop.FAULT
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self.stop_requested:
+            return Stop.REQUESTED
+        return Stop.SLICE
+
+    def _release(self) -> None:
+        """Subclasses free what they own beside the Unicorn instance."""
+
+    def close(self) -> None:
+        """Free the Unicorn instance now rather than at garbage collection."""
+        for hh, _keep in self._hooks:
+            uclib.hook_del(self.uch, hh)
+        self._hooks.clear()
+        self._release()
+        uc = self.uc
+        del self.uc
+        release = getattr(uc, "_Uc__finalizer", None)
+        if release is not None:
+            release()
+
+
+class Machine(Cpu):
     """A guest CPU and its memory. Personalities install trap callbacks and call ``run``."""
 
     def __init__(self, arch: Arch, memory_limit: int | None = None) -> None:
         self.arch = arch
         self.is64 = arch is Arch.X86_64
-        self.uc = Uc(UC_ARCH_X86, UC_MODE_64 if self.is64 else UC_MODE_32)
-        self.uch = uclib.handle(self.uc)
+        super().__init__(UC_MODE_64 if self.is64 else UC_MODE_32)
         self.layout = LAYOUT_64 if self.is64 else LAYOUT_32
         self.mem = AddressSpace(self.uc, self.layout, memory_limit)
-        self.reg = uclib.RegAccess(self.uch)
         self.pc_reg = x86.UC_X86_REG_RIP if self.is64 else x86.UC_X86_REG_EIP
         self.sp_reg = x86.UC_X86_REG_RSP if self.is64 else x86.UC_X86_REG_ESP
-        self._hooks: list[tuple[int, Any]] = []
-        self._error: BaseException | None = None
-        self.stop_requested = False
-        self.fault: Fault | None = None
-        self.fault_addr = 0
         self.gdt_base = 0
         self.task: Any = None  # the personality's thread whose CPU state is loaded
-        self.pc_bias = 0  # 2 while a SYSCALL-instruction hook runs (see ``pc``)
         self.users = 0  # processes sharing this address space (vfork, CLONE_VM)
         self.closed = False
         self._enable_paging()
         if not self.is64:
             self._setup_segments()
+
+    # -- threads and fork -------------------------------------------------------------------------
+    def save_context(self) -> tuple[Any, int]:
+        """CPU state to restore later, with the resume PC (see ``Cpu.on_syscall``)."""
+        return self.uc.context_save(), self.pc
+
+    def restore_context(self, saved: tuple[Any, int]) -> None:
+        context, pc = saved
+        self.uc.context_restore(context)
+        self.pc = pc
+        self.mem._tlb_dirty = True
+
+    def copy_from(self, parent: Machine) -> None:
+        """Make this machine's memory a copy of ``parent``'s (fork): mappings, contents, brk, GDT."""
+        zero = bytes(0x10000)
+        mem = self.mem
+        for v in parent.mem.vmas:
+            mem.map(
+                v.start,
+                v.end - v.start,
+                v.perms,
+                v.name,
+                offset=v.offset,
+                inode=v.inode,
+                shared=v.shared,
+            )
+            addr = v.start
+            while addr < v.end:
+                size = min(0x10000, v.end - addr)
+                chunk = bytes(parent.uc.mem_read(addr, size))
+                if chunk != zero[:size]:
+                    self.uc.mem_write(addr, chunk)
+                addr += size
+        mem.brk_start, mem.brk = parent.mem.brk_start, parent.mem.brk
+        mem.peak_bytes = max(mem.peak_bytes, parent.mem.peak_bytes)
+        if self.gdt_base:
+            self.uc.mem_write(self.gdt_base, bytes(parent.uc.mem_read(parent.gdt_base, 0x1000)))
 
     # -- CPU setup --------------------------------------------------------------------------------
     def _enable_paging(self) -> None:
@@ -148,41 +343,6 @@ class Machine:
     def set_gs_base(self, value: int) -> None:
         self.uc.reg_write(x86.UC_X86_REG_GS_BASE, value)
 
-    # -- hooks ------------------------------------------------------------------------------------
-    def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap a trap callback: an exception stops the run and is re-raised by ``run``."""
-
-        def guarded(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - re-raised from run()
-                self._error = exc
-                uclib.emu_stop(self.uch)
-                return False
-
-        return guarded
-
-    def on_syscall(self, fn: Callable[[], None]) -> None:
-        """x86-64 SYSCALL instruction (2 bytes; Unicorn steps past it after the hook)."""
-
-        def biased() -> None:
-            self.pc_bias = 2
-            try:
-                fn()
-            finally:
-                self.pc_bias = 0
-
-        self._hooks.append(
-            uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSCALL, self._guard(biased))
-        )
-
-    def on_interrupt(self, fn: Callable[[int], None]) -> None:
-        """``int n`` and CPU exceptions (int 0x80 on i386, #PF, #DE, #UD ...)."""
-        self._hooks.append(uclib.hook_interrupt(self.uch, self._guard(fn)))
-
-    def on_invalid(self, fn: Callable[[], bool]) -> None:
-        self._hooks.append(uclib.hook_invalid(self.uch, self._guard(fn)))
-
     def spurious_fault(self, intno: int) -> bool:
         """True for a fault Unicorn raised on its own after ``mem_unmap`` (ignore it).
 
@@ -198,135 +358,18 @@ class Machine:
             return True
         return False
 
-    def request_stop(self) -> None:
-        """Called from a trap handler: end the current ``run`` after the handler returns."""
-        self.stop_requested = True
-        uclib.emu_stop(self.uch)
-
-    # -- registers --------------------------------------------------------------------------------
-    @property
-    def pc(self) -> int:
-        """Where the guest resumes. Inside a SYSCALL hook Unicorn still reports the SYSCALL
-        instruction and adds its length after the hook returns; ``pc_bias`` hides that."""
-        return self.reg.read(self.pc_reg) + self.pc_bias
-
-    @pc.setter
-    def pc(self, value: int) -> None:
-        self.reg.write(self.pc_reg, value - self.pc_bias)
-
-    @property
-    def sp(self) -> int:
-        return self.reg.read(self.sp_reg)
-
-    @sp.setter
-    def sp(self, value: int) -> None:
-        self.reg.write(self.sp_reg, value)
-
-    def batch(self, reg_ids: list[int]) -> uclib.RegBatch:
-        return uclib.RegBatch(self.uch, reg_ids)
-
-    # -- running ----------------------------------------------------------------------------------
-    def run(self, timeout_us: int = 0) -> Stop:
-        """Run from the current PC until a handler stops, a fault, or ``timeout_us`` passes."""
-        self.stop_requested = False
-        self.fault = None
+    def _before_run(self) -> None:
         self.mem.flush_tlb()
-        pc = self.pc
-        try:
-            self.uc.emu_start(pc, 0, timeout=timeout_us)
-        except UcError as err:
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error from None
-            self.fault = _FAULT_OF.get(err.errno, Fault.OTHER)
-            self.fault_addr = self.pc
-            return Stop.FAULT
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        if self.stop_requested:
-            return Stop.REQUESTED
-        return Stop.SLICE
 
-    def save_context(self) -> tuple[Any, int]:
-        """CPU state to restore later. Inside a trap hook Unicorn's saved context still holds the
-        trapping instruction's address, so the PC (as a register read reports it) is kept too."""
-        return self.uc.context_save(), self.pc
-
-    def restore_context(self, saved: tuple[Any, int]) -> None:
-        context, pc = saved
-        self.uc.context_restore(context)
-        self.pc = pc
-        self.mem._tlb_dirty = True
-
-    def copy_from(self, parent: Machine) -> None:
-        """Make this machine's memory a copy of ``parent``'s (fork): mappings, contents, brk, GDT."""
-        zero = bytes(0x10000)
-        mem = self.mem
-        for v in parent.mem.vmas:
-            mem.map(
-                v.start,
-                v.end - v.start,
-                v.perms,
-                v.name,
-                offset=v.offset,
-                inode=v.inode,
-                shared=v.shared,
-            )
-            addr = v.start
-            while addr < v.end:
-                size = min(0x10000, v.end - addr)
-                chunk = bytes(parent.uc.mem_read(addr, size))
-                if chunk != zero[:size]:
-                    self.uc.mem_write(addr, chunk)
-                addr += size
-        mem.brk_start, mem.brk = parent.mem.brk_start, parent.mem.brk
-        mem.peak_bytes = max(mem.peak_bytes, parent.mem.peak_bytes)
-        if self.gdt_base:
-            self.uc.mem_write(self.gdt_base, bytes(parent.uc.mem_read(parent.gdt_base, 0x1000)))
-
-    def call_nested(self, begin: int, until: int) -> Stop:
-        """Run guest code from ``begin`` until it reaches ``until``, from a trap handler or not.
-
-        The caller has set up registers and pushed ``until`` as the return address (callbacks such
-        as qsort comparators, DLL entry points, atexit functions). Unicorn supports a nested
-        ``emu_start`` from inside a hook. An exception raised by a handler in between is re-raised
-        here; a fault returns Stop.FAULT; a stop request returns Stop.REQUESTED (the caller must
-        then stop the outer run too).
-        """
-        self.stop_requested = False
-        self.mem.flush_tlb()
-        try:
-            self.uc.emu_start(begin, until)
-        except UcError as err:
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error from None
-            self.fault = _FAULT_OF.get(err.errno, Fault.OTHER)
-            self.fault_addr = self.pc
-            return Stop.FAULT
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        if self.stop_requested:
-            return Stop.REQUESTED
-        return Stop.SLICE
-
-    def close(self) -> None:
-        """Free the Unicorn instance now rather than at garbage collection."""
-        if self.closed:
-            return
+    def _release(self) -> None:
         self.closed = True
         self.task = None
-        for hh, _keep in self._hooks:
-            uclib.hook_del(self.uch, hh)
-        self._hooks.clear()
         self.mem.release()
-        uc = self.uc
-        del self.uc
-        release = getattr(uc, "_Uc__finalizer", None)
-        if release is not None:
-            release()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
 
 
 def _kernel_rw() -> int:

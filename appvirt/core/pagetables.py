@@ -12,8 +12,10 @@ mapping covers whole use a large page; the rest get a 4 KiB page table.
 
 from __future__ import annotations
 
+import enum
 import struct
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from ..loader.image import Perm
 
@@ -146,3 +148,119 @@ class PageTables:
         self._write(pt, struct.pack("<512Q", *entries))
         if old_pt is None:
             self._write(slot, struct.pack("<Q", pt | DIR_FLAGS))
+
+
+# -- walking page tables (System VM, and any caller that needs guest-virtual -> physical) ---------
+class Paging(enum.Enum):
+    """The page-table format the CPU is using (from CR0.PG, CR4.PAE and EFER.LMA)."""
+
+    OFF = "off"
+    BITS32 = "32-bit"
+    PAE = "PAE"
+    LONG4 = "4-level"
+
+
+PF_PRESENT = 1
+PF_WRITE = 2
+PF_USER = 4
+PF_FETCH = 16
+
+
+class PageFault(Exception):
+    """A translation the tables refuse; ``error_code`` is what a #PF pushes."""
+
+    def __init__(self, va: int, error_code: int) -> None:
+        super().__init__(f"page fault at {va:#x} (error {error_code:#x})")
+        self.va = va
+        self.error_code = error_code
+
+
+@dataclass(slots=True, frozen=True)
+class Translation:
+    phys: int
+    writable: bool
+    user: bool
+    executable: bool
+    page_size: int
+    entries: tuple[int, ...]  # physical addresses of the entries read, root first
+
+
+def walk(
+    read_entry: Callable[[int, int], int],
+    paging: Paging,
+    root: int,
+    va: int,
+    *,
+    write: bool = False,
+    user: bool = False,
+    fetch: bool = False,
+    wp: bool = True,
+    nxe: bool = True,
+    pse: bool = True,
+) -> Translation:
+    """Translate ``va`` through the tables at ``root`` as the CPU would, checking the access.
+
+    ``read_entry(physical address, size)`` returns one little-endian table entry (4 or 8 bytes).
+    Raises ``PageFault`` with the error code the CPU would push. ``wp`` is CR0.WP (supervisor
+    writes honour read-only pages), ``nxe`` EFER.NXE, ``pse`` CR4.PSE (32-bit 4 MiB pages).
+    """
+    if paging is Paging.OFF:
+        return Translation(va & 0xFFFFFFFF, True, True, True, PAGE, ())
+    access = (PF_WRITE if write else 0) | (PF_USER if user else 0) | (PF_FETCH if fetch else 0)
+    if paging is Paging.BITS32:
+        levels = [(22, 0x3FF, 4), (12, 0x3FF, 4)]
+        table = root & 0xFFFFF000
+        va &= 0xFFFFFFFF
+    elif paging is Paging.PAE:
+        levels = [(30, 0x3, 8), (21, 0x1FF, 8), (12, 0x1FF, 8)]
+        table = root & 0xFFFFFFE0
+        va &= 0xFFFFFFFF
+    else:
+        levels = [(39, 0x1FF, 8), (30, 0x1FF, 8), (21, 0x1FF, 8), (12, 0x1FF, 8)]
+        table = root & 0x000FFFFFFFFFF000
+    writable = user_ok = executable = True
+    entries: list[int] = []
+    for depth, (shift, mask, size) in enumerate(levels):
+        slot = table + ((va >> shift) & mask) * size
+        entries.append(slot)
+        entry = read_entry(slot, size)
+        if not entry & PRESENT:
+            raise PageFault(va, access & ~PF_FETCH | (access & PF_FETCH if nxe else 0))
+        pdpte = paging is Paging.PAE and depth == 0  # PAE PDPTEs carry no R/W, U/S or NX
+        if not pdpte:
+            writable &= bool(entry & WRITABLE)
+            user_ok &= bool(entry & USER)
+            if nxe and size == 8 and entry & NX:
+                executable = False
+        last = depth == len(levels) - 1
+        large = not last and not pdpte and bool(entry & LARGE) and shift <= 30
+        if paging is Paging.BITS32 and large and not pse:
+            large = False
+        if last or large:
+            if size == 4 and large:  # 32-bit 4 MiB page: bits 13..20 hold physical bits 32..39
+                frame = (entry & 0xFFC00000) | ((entry >> 13) & 0xFF) << 32
+            else:
+                frame = entry & 0x000FFFFFFFFFF000 & ~((1 << shift) - 1)
+            page_size = 1 << shift
+            _check(va, access, writable, user_ok, executable, wp)
+            return Translation(
+                frame | (va & (page_size - 1)),
+                writable,
+                user_ok,
+                executable,
+                page_size,
+                tuple(entries),
+            )
+        table = entry & (0x000FFFFFFFFFF000 if size == 8 else 0xFFFFF000)
+    raise AssertionError("unreachable")
+
+
+def _check(va: int, access: int, writable: bool, user_ok: bool, executable: bool, wp: bool) -> None:
+    user = bool(access & PF_USER)
+    denied = (
+        (user and not user_ok)
+        or (access & PF_WRITE and not writable and (user or wp))
+        or (access & PF_FETCH and not executable)
+    )
+    if denied:
+        raise PageFault(va, access | PF_PRESENT)

@@ -179,3 +179,104 @@ def hook_invalid(uch: int, fn: Callable[[], bool]) -> tuple[int, Any]:
 
 def hook_del(uch: int, hh: int) -> None:
     _lib.uc_hook_del(uch, hh)
+
+
+# -- hooks the System VM adds (port I/O, CPUID, code at chosen addresses, write-protected pages) --
+IN_CB = ctypes.CFUNCTYPE(
+    ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p
+)
+OUT_CB = ctypes.CFUNCTYPE(
+    None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p
+)
+CPUID_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+MEM_EVENT_CB = ctypes.CFUNCTYPE(
+    ctypes.c_bool,
+    ctypes.c_void_p,
+    ctypes.c_int,
+    ctypes.c_uint64,
+    ctypes.c_int,
+    ctypes.c_int64,
+    ctypes.c_void_p,
+)
+
+UC_HOOK_CODE = 1 << 2
+UC_HOOK_MEM_WRITE_PROT = 1 << 8
+
+
+def _add(uch: int, kind: int, cb: Any, begin: int, end: int, insn: int | None = None) -> int:
+    hh = ctypes.c_size_t(0)
+    ptr = ctypes.cast(cb, ctypes.c_void_p)
+    if insn is None:
+        err = _hook_add_plain(uch, ctypes.byref(hh), kind, ptr, None, begin, end)
+    else:
+        err = _hook_add_insn(uch, ctypes.byref(hh), kind, ptr, None, begin, end, insn)
+    if err:
+        raise RuntimeError(f"uc_hook_add({kind:#x}) failed: {err}")
+    return hh.value
+
+
+def hook_port_in(uch: int, insn: int, fn: Callable[[int, int], int]) -> tuple[int, Any]:
+    """``fn(port, size)`` serves IN; its result is what the guest reads."""
+
+    def trampoline(_uc: int, port: int, size: int, _user: int) -> int:
+        return fn(port, size)
+
+    cb = IN_CB(trampoline)
+    return _add(uch, UC_HOOK_INSN, cb, 1, 0, insn), cb
+
+
+def hook_port_out(uch: int, insn: int, fn: Callable[[int, int, int], None]) -> tuple[int, Any]:
+    """``fn(port, size, value)`` serves OUT."""
+
+    def trampoline(_uc: int, port: int, size: int, value: int, _user: int) -> None:
+        fn(port, size, value)
+
+    cb = OUT_CB(trampoline)
+    return _add(uch, UC_HOOK_INSN, cb, 1, 0, insn), cb
+
+
+def hook_cpuid(uch: int, insn: int, fn: Callable[[], bool]) -> tuple[int, Any]:
+    """``fn()`` serves CPUID; True means it wrote the result registers (skip the native one)."""
+
+    def trampoline(_uc: int, _user: int) -> int:
+        return 1 if fn() else 0
+
+    cb = CPUID_CB(trampoline)
+    return _add(uch, UC_HOOK_INSN, cb, 1, 0, insn), cb
+
+
+def code_callback(fn: Callable[[int], None]) -> Any:
+    """One ctypes callback ``fn(address)`` that many ``hook_code`` registrations can share."""
+
+    def trampoline(_uc: int, address: int, _size: int, _user: int) -> None:
+        fn(address)
+
+    return CODE_CB(trampoline)
+
+
+def hook_code(uch: int, cb: Any, begin: int, end: int) -> int:
+    """Call ``cb`` before each instruction whose address is in [begin, end]; returns the handle."""
+    return _add(uch, UC_HOOK_CODE, cb, begin, end)
+
+
+def hook_write_prot(uch: int, fn: Callable[[int, int, int], bool]) -> tuple[int, Any]:
+    """``fn(physical address, size, value)`` for a store to a page mapped without write permission.
+
+    Returning True skips the store (the callback may perform it with ``uc_mem_write``) and goes on.
+    """
+
+    def trampoline(_uc: int, _kind: int, addr: int, size: int, value: int, _user: int) -> bool:
+        return fn(addr, size, value & ((1 << (8 * size)) - 1))
+
+    cb = MEM_EVENT_CB(trampoline)
+    return _add(uch, UC_HOOK_MEM_WRITE_PROT, cb, 1, 0), cb
+
+
+def mem_read_into(uch: int, addr: int, buf: Any, size: int) -> bool:
+    """Read guest-physical memory into a ctypes buffer; False if part of it is not mapped."""
+    return _lib.uc_mem_read(uch, addr, buf, size) == 0
+
+
+def mem_write_from(uch: int, addr: int, data: bytes) -> bool:
+    return _lib.uc_mem_write(uch, addr, data, len(data)) == 0

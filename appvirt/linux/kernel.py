@@ -29,8 +29,8 @@ from . import syscalls as _register_handlers  # noqa: F401 - importing registers
 from . import tables
 from .abi import ABI32, ABI64
 from .fdtable import FdTable
-from .signals import DEFAULT_IGNORE, DEFAULT_STOP, EXCEPTION_SIGNAL, Sig
 from .sigframe import deliver_frame
+from .signals import DEFAULT_IGNORE, DEFAULT_STOP, EXCEPTION_SIGNAL, Sig
 from .syscall import HANDLERS, SIGNED_INT, SIGNED_LONG, Handler, SyscallError
 from .task import Block, Process, SigAction, State, Task
 
@@ -301,7 +301,7 @@ class Kernel:
             return True
 
         if machine.is64:
-            machine.on_syscall(serve)
+            machine.on_syscall(serve, resume_pc=True)
         machine.on_interrupt(interrupt)
         machine.on_invalid(invalid)
 

@@ -243,6 +243,8 @@ def set_host_stat(node: FakeFile, hst: os.stat_result) -> None:
     sr.st_nlink = hst.st_nlink
     if isinstance(node, FileNode):
         node.blocks = hst.st_blocks
+    else:
+        node.host_blocks = hst.st_blocks  # type: ignore[attr-defined]
 
 
 def attach(parent: DirNode, name: str, node: Node, *, count: bool = True) -> None:
@@ -291,6 +293,8 @@ def node_stat(node: FakeFile) -> Stat:
     sr = node.stat_result
     size = size_of(node)
     blocks = node.blocks if isinstance(node, FileNode) and node.data is None else None
+    if isinstance(node, DirNode) and node.origin is not None:
+        blocks = getattr(node, "host_blocks", None)
     return Stat(
         mode=int(sr.st_mode),
         size=size,

@@ -46,13 +46,19 @@ class Module:
     tls_callbacks: list[int] = field(default_factory=list)
 
 
-def stub_bytes(is64: bool, api_id: int, api: Api) -> bytes:
-    """The machine code of one export stub, padded with int3."""
+def stub_bytes(is64: bool, api_id: int, api: Api, scratch: int = 0) -> bytes:
+    """The machine code of one export stub, padded with int3.
+
+    On i386 a function returning a double leaves it in st(0): its stub loads the value the handler
+    stored at ``scratch`` (``fld qword [scratch]``) before returning.
+    """
     if is64:
         code = b"\xb8" + struct.pack("<I", api_id) + b"\x0f\x05\xc3"
     else:
         pop = 0 if api.conv is CDECL or api.variadic else 4 * api.slots32()
         tail = b"\xc2" + struct.pack("<H", pop) if pop else b"\xc3"
+        if api.ret is T.DOUBLE:
+            tail = b"\xdd\x05" + struct.pack("<I", scratch) + tail
         code = b"\xb8" + struct.pack("<I", api_id) + b"\x0f\x34" + tail
     return code + b"\xcc" * (STUB - len(code))
 
@@ -70,6 +76,8 @@ class ModuleBuilder:
         self.mem = mem
         self.is64 = is64
         self.register = register  # gives an Api its dispatch ID
+        # One RW page for results passed through memory (an i386 double for st(0)).
+        self.scratch = mem.map(mem.find_free(0x1000), 0x1000, Perm.RW, "[scratch]")  # type: ignore[attr-defined]
 
     # -- fake modules ---------------------------------------------------------------------------
     def build_fake(self, key: str, file_name: str, extra: Iterable[str] = ()) -> Module:
@@ -99,20 +107,17 @@ class ModuleBuilder:
         nstubs = len(apis) + SPARE_STUBS
         text_size = page_up(nstubs * STUB)
         data_rva = text_rva + text_size
-        word = 8 if self.is64 else 4
         data_size = page_up(sum((d.size64 if self.is64 else d.size) + 16 for d in datas) or 1)
         size = data_rva + data_size
         base = self.mem.find_free(size)  # type: ignore[attr-defined]
-        module = Module(name=file_name.upper() if key != file_name else file_name,
-                        path="C:\\Windows\\System32\\" + file_name.lower(), base=base, size=size,
-                        fake=True, dll_key=key)  # fmt: skip
-        module.name = file_name
+        module = Module(name=file_name, path="C:\\Windows\\System32\\" + file_name.lower(),
+                        base=base, size=size, fake=True, dll_key=key)  # fmt: skip
         stubs = bytearray()
         addr_of: dict[str, int] = {}
         for api in sorted(apis.values(), key=lambda a: a.name):
             api_id = self.register(api)
             addr_of[api.name] = base + text_rva + len(stubs)
-            stubs += stub_bytes(self.is64, api_id, api)
+            stubs += stub_bytes(self.is64, api_id, api, self.scratch)
         for i in range(SPARE_STUBS):
             module.spare.append(base + text_rva + len(stubs) + i * STUB)
         data_off = 0
@@ -139,7 +144,6 @@ class ModuleBuilder:
         for i, n in enumerate(names):
             module.exports[n.lower()] = addr_of[n]
             module.ordinals[i + 1] = addr_of[n]
-        del word
         return module
 
     def add_export(self, module: Module, api: Api) -> int:
@@ -147,7 +151,7 @@ class ModuleBuilder:
         if not module.spare:
             raise OutOfMemory()
         addr = module.spare.pop(0)
-        self.mem.poke(addr, stub_bytes(self.is64, self.register(api), api))  # type: ignore[attr-defined]
+        self.mem.poke(addr, stub_bytes(self.is64, self.register(api), api, self.scratch))  # type: ignore[attr-defined]
         module.exports[api.name.lower()] = addr
         return addr
 
@@ -160,7 +164,9 @@ class ModuleBuilder:
         if not (base >= 0x10000 and mem.is_free(base, base + size) and  # type: ignore[attr-defined]
                 base + size <= mem.layout.task_size):  # type: ignore[attr-defined]  # fmt: skip
             if not image.relocatable:
-                raise NotExecutableError(f"{name}: its base address is taken and it has no relocations")
+                raise NotExecutableError(
+                    f"{name}: its base address is taken and it has no relocations"
+                )
             base = mem.find_free(size)  # type: ignore[attr-defined]
         delta = base - image.base
         mem.map(base, size, Perm.R, name)  # type: ignore[attr-defined]
@@ -223,6 +229,8 @@ def pe_headers(is64: bool, base: int, size: int, export_dir: tuple[int, int],
     struct.pack_into("<II", out, dirs, *export_dir)
     sec = opt + opt_size
     for name, rva, vsize, flags in sections:
-        struct.pack_into("<8sIIIIIIHHI", out, sec, name.encode(), vsize, rva, 0, 0, 0, 0, 0, 0, flags)
+        struct.pack_into(
+            "<8sIIIIIIHHI", out, sec, name.encode(), vsize, rva, 0, 0, 0, 0, 0, 0, flags
+        )
         sec += 40
     return bytes(out)

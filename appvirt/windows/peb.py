@@ -166,7 +166,9 @@ class ProcessBlocks:
         self.poke(p + o.params_window_flags, struct.pack("<I", 0))
 
     def set_cwd(self, cwd: str) -> None:
-        self.unicode_string(self.params + self.off.params_cwd, cwd if cwd.endswith("\\") else cwd + "\\", 260)
+        self.unicode_string(
+            self.params + self.off.params_cwd, cwd if cwd.endswith("\\") else cwd + "\\", 260
+        )
 
     def add_module(self, base: int, entry: int, size: int, full: str, name: str) -> int:
         """Append an LDR_DATA_TABLE_ENTRY to the three loader lists; returns its address."""

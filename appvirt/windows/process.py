@@ -20,17 +20,16 @@ from .. import loader
 from ..core.clock import Clock
 from ..core.events import Events
 from ..core.machine import Machine, Stop, seg_descriptor
-from ..core.memory import page_up
 from ..errors import LimitExceeded, NotExecutableError
-from ..loader.image import Format, Image, Perm
+from ..loader.image import Format
 from ..profile import Profile
 from ..vfs.types import OpenFile
 from . import paths
-from .api.decl import ALIASES, APIS, DATA, Api, canonical_dll
+from .api.decl import APIS, Api, canonical_dll
 from .handles import FileHandle, Handles
 from .heap import Heap
 from .modules import Module, ModuleBuilder, unknown_api
-from .peb import TLS_SLOTS, ProcessBlocks
+from .peb import ProcessBlocks
 
 SLICE_US = 200_000
 TEB_GDT_INDEX = 10  # i386: FS points here (Linux's TLS entries are 6..8)
@@ -71,7 +70,9 @@ class GuestCrash(Exception):
 class WinProcess:
     """The state of one Windows process; API handlers receive it as their first argument."""
 
-    def __init__(self, vfs: Any, events: Events, profile: Profile, clock: Clock, registry: Any) -> None:
+    def __init__(
+        self, vfs: Any, events: Events, profile: Profile, clock: Clock, registry: Any
+    ) -> None:
         self.vfs = vfs
         self.events = events
         self.profile = profile
@@ -89,6 +90,7 @@ class WinProcess:
         self.tid = self.pid + 4
         self.state: dict[str, Any] = {}  # per-DLL state (msvcrt stdio, locale ...), by name
         self.atexit: list[int] = []
+        self.callback_returned = False
         self.heaps: dict[int, Heap] = {}
         self.time_limit = profile.limits.time
         self.start_ns = time.monotonic_ns()
@@ -156,7 +158,9 @@ class WinProcess:
                 addr = self.export_address(target, imp.name, imp.ordinal, create=True)
                 self.mem.poke(imp.slot + delta, struct.pack(fmt, addr))
 
-    def find_module(self, name: str, wanted: list[str] | None = None, search: bool = True) -> Module | None:
+    def find_module(
+        self, name: str, wanted: list[str] | None = None, search: bool = True
+    ) -> Module | None:
         """The loaded module called ``name``, else a fake system DLL, else a DLL file found on disk."""
         base = name.replace("/", "\\").rsplit("\\", 1)[-1].lower()
         if "." not in base:
@@ -250,7 +254,9 @@ class WinProcess:
     def read_wstr(self, addr: int, limit: int = 1 << 19) -> str:
         out = bytearray()
         while len(out) < 2 * limit:
-            chunk = self.mem.read(addr + len(out), 2 * min(256, 0x800 - ((addr + len(out)) & 0x7FF) // 2 or 1))
+            chunk = self.mem.read(
+                addr + len(out), 2 * min(256, 0x800 - ((addr + len(out)) & 0x7FF) // 2 or 1)
+            )
             for i in range(0, len(chunk) - 1, 2):
                 if chunk[i] == 0 and chunk[i + 1] == 0:
                     out += chunk[:i]
@@ -263,7 +269,9 @@ class WinProcess:
 
     # -- last error -----------------------------------------------------------------------------
     def set_last_error(self, code: int) -> None:
-        self.mem.poke(self.blocks.teb + self.blocks.off.teb_last_error, struct.pack("<I", code & 0xFFFFFFFF))
+        self.mem.poke(
+            self.blocks.teb + self.blocks.off.teb_last_error, struct.pack("<I", code & 0xFFFFFFFF)
+        )
 
     def last_error(self) -> int:
         raw = self.uc.mem_read(self.blocks.teb + self.blocks.off.teb_last_error, 4)
@@ -289,7 +297,12 @@ class WinProcess:
                 blob = struct.pack("<Q", self.sentinel) + bytes(0x20)
                 blob += b"".join(struct.pack("<Q", a & mask) for a in stack_args)
                 self.mem.poke(frame, blob)
-                regs = (x86.UC_X86_REG_RCX, x86.UC_X86_REG_RDX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
+                regs = (
+                    x86.UC_X86_REG_RCX,
+                    x86.UC_X86_REG_RDX,
+                    x86.UC_X86_REG_R8,
+                    x86.UC_X86_REG_R9,
+                )
                 for reg, value in zip(regs, args[:4], strict=False):
                     self.machine.reg.write(reg, value & mask)
             else:
@@ -299,11 +312,20 @@ class WinProcess:
                 blob += b"".join(struct.pack("<I", a & mask) for a in args)
                 self.mem.poke(frame, blob)
             self.machine.sp = frame
-            stop = self.machine.call_nested(fn, self.sentinel)
-            if stop is Stop.FAULT:
-                raise GuestCrash(0xC0000005, self.machine.fault_addr)
-            if stop is Stop.REQUESTED:
-                raise ProcessExit(self.exit_code or 0)
+            self.callback_returned = False
+            begin = fn
+            while True:
+                stop = self.machine.call_nested(begin, 0)
+                if self.crash is not None:
+                    raise self.crash
+                if stop is Stop.FAULT:
+                    raise GuestCrash(_fault_status(self.machine.fault), self.machine.fault_addr)
+                if self.exit_code is not None:
+                    raise ProcessExit(self.exit_code)
+                if self.callback_returned:
+                    break
+                begin = self.machine.pc  # an inner stop ended this run early: resume
+            self.callback_returned = False
             result = self.machine.reg.read(x86.UC_X86_REG_RAX if self.is64 else x86.UC_X86_REG_EAX)
         finally:
             uc.context_restore(ctx)
@@ -360,7 +382,9 @@ class WinProcess:
         if self.is64:
             self.machine.set_gs_base(self.blocks.teb)
             return
-        self.machine.write_gdt_entry(TEB_GDT_INDEX, seg_descriptor(self.blocks.teb, 0xFFFFF, 0xF2, 0xC))
+        self.machine.write_gdt_entry(
+            TEB_GDT_INDEX, seg_descriptor(self.blocks.teb, 0xFFFFF, 0xF2, 0xC)
+        )
         self.uc.reg_write(x86.UC_X86_REG_FS, TEB_GDT_INDEX << 3)
 
     def new_heap(self) -> Heap:
@@ -384,6 +408,3 @@ def _fault_status(fault: Any) -> int:
     if fault is not None and fault.value == "invalid":
         return 0xC000001D  # STATUS_ILLEGAL_INSTRUCTION
     return 0xC0000005  # STATUS_ACCESS_VIOLATION
-
-
-__all__ = ["ALIASES", "DATA", "GuestCrash", "ProcessExit", "WinProcess", "page_up", "Image", "Perm"]

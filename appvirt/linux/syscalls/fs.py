@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from ...vfs.types import FileKind, OpenFile
 from ..abi import pack_dirent64, pack_statx
 from ..syscall import Arg, Ret, SyscallError, syscall
-from .poll import must_wait, wait_io
 from .common import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -21,6 +20,7 @@ from .common import (
     put_u32,
     read_path,
 )
+from .poll import must_wait, wait_io
 
 if TYPE_CHECKING:
     from ..kernel import Task
@@ -138,6 +138,14 @@ def _write_all(t: Task, f: OpenFile, data: bytes) -> int:
         if err.errno == errno.EPIPE:
             t.proc.kernel.send_signal(t.proc, 13, t)
         raise
+
+
+def _iovecs(t: Task, iov: int, count: int) -> list[tuple[int, int]]:
+    if count < 0 or count > 1024:
+        raise SyscallError(errno.EINVAL)
+    abi = t.proc.abi
+    words = abi.unpack_words(t.proc.mem.read(iov, count * 2 * abi.word)) if count else ()
+    return [(words[2 * i], words[2 * i + 1]) for i in range(count)]
 
 
 @syscall("readv", Arg.FD, Arg.PTR, Arg.INT, blocking=True)
@@ -965,3 +973,55 @@ def sys_ioctl(t: Task, fd: int, req: int, arg: int) -> int:
 
 def path_of(t: Task, fd: int) -> str:
     return decode(encode(t.proc.fds.get(fd).path))
+
+
+# -- extended attributes: the sandbox's files carry none ----------------------------------------
+def _xattr_target(t: Task, ptr: int, follow: bool) -> None:
+    path, cwd = at(t, AT_FDCWD, ptr)
+    t.proc.kernel.vfs.stat(path, cwd, follow=follow)
+
+
+@syscall("getxattr", Arg.PATH, Arg.STR, Arg.PTR, Arg.SIZE)
+def sys_getxattr(t: Task, ptr: int, name: int, value: int, size: int) -> int:
+    _xattr_target(t, ptr, True)
+    raise SyscallError(errno.ENODATA)
+
+
+@syscall("lgetxattr", Arg.PATH, Arg.STR, Arg.PTR, Arg.SIZE)
+def sys_lgetxattr(t: Task, ptr: int, name: int, value: int, size: int) -> int:
+    _xattr_target(t, ptr, False)
+    raise SyscallError(errno.ENODATA)
+
+
+@syscall("fgetxattr", Arg.FD, Arg.STR, Arg.PTR, Arg.SIZE)
+def sys_fgetxattr(t: Task, fd: int, name: int, value: int, size: int) -> int:
+    t.proc.fds.get(fd)
+    raise SyscallError(errno.ENODATA)
+
+
+@syscall("listxattr", Arg.PATH, Arg.PTR, Arg.SIZE)
+def sys_listxattr(t: Task, ptr: int, buf: int, size: int) -> int:
+    _xattr_target(t, ptr, True)
+    return 0
+
+
+@syscall("llistxattr", Arg.PATH, Arg.PTR, Arg.SIZE)
+def sys_llistxattr(t: Task, ptr: int, buf: int, size: int) -> int:
+    _xattr_target(t, ptr, False)
+    return 0
+
+
+@syscall("flistxattr", Arg.FD, Arg.PTR, Arg.SIZE)
+def sys_flistxattr(t: Task, fd: int, buf: int, size: int) -> int:
+    t.proc.fds.get(fd)
+    return 0
+
+
+for _name, _kind in (("setxattr", Arg.PATH), ("lsetxattr", Arg.PATH), ("fsetxattr", Arg.FD)):
+    syscall(_name, _kind, Arg.STR, Arg.PTR, Arg.SIZE, Arg.HEX)(lambda t, *a: -errno.EOPNOTSUPP)
+for _name, _kind in (
+    ("removexattr", Arg.PATH),
+    ("lremovexattr", Arg.PATH),
+    ("fremovexattr", Arg.FD),
+):
+    syscall(_name, _kind, Arg.STR)(lambda t, *a: -errno.ENODATA)

@@ -8,6 +8,7 @@ docs/windows.md lists. A handler is a plain function ``fn(proc, *args) -> int``.
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,7 +139,9 @@ def winapi(
     return register
 
 
-def declare(dll: str, name: str, args: tuple[T, ...], ret: T = T.UINT, conv: Conv | None = None) -> None:
+def declare(
+    dll: str, name: str, args: tuple[T, ...], ret: T = T.UINT, conv: Conv | None = None
+) -> None:
     """Declare a prototype without an implementation: calls fail as documented, never crash."""
     cv = conv or (CDECL if dll == "msvcrt" else STDCALL)
     APIS.setdefault((dll, name.lower()), Api(dll, name, args, ret, cv, None))
@@ -152,7 +155,9 @@ def data(dll: str, name: str, size32: int, size64: int | None = None) -> None:
 def alias(dll: str, name: str, target: str) -> None:
     """Export ``name`` with the declaration of ``target`` (``_strdup`` and ``strdup``)."""
     api = APIS[(dll, target.lower())]
-    APIS[(dll, name.lower())] = Api(dll, name, api.args, api.ret, api.conv, api.fn, api.variadic, api.doc)
+    APIS[(dll, name.lower())] = Api(
+        dll, name, api.args, api.ret, api.conv, api.fn, api.variadic, api.doc
+    )
 
 
 def lookup(dll: str, name: str) -> Api | None:
@@ -169,12 +174,12 @@ class VarArgs:
         self._addr = addr
         self._word = word
 
-    def int(self) -> int:
+    def int(self) -> builtins.int:
         raw = self._read(self._addr, self._word)
         self._addr += self._word
         return int.from_bytes(raw, "little")
 
-    def int64(self) -> int:
+    def int64(self) -> builtins.int:
         raw = self._read(self._addr, 8)
         self._addr += 8
         return int.from_bytes(raw, "little")
@@ -187,5 +192,5 @@ class VarArgs:
         return float(struct.unpack("<d", raw)[0])
 
     @property
-    def word(self) -> int:
+    def word(self) -> builtins.int:
         return self._word

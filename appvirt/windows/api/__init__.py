@@ -1,0 +1,5 @@
+"""API handlers, one module per DLL; importing this package registers every declaration."""
+
+from __future__ import annotations
+
+from . import advapi32, internal, kernel32, msvcrt, ntdll, shell32, shlwapi, user32  # noqa: F401

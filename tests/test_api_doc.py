@@ -46,7 +46,7 @@ def test_thousand_runs_do_not_grow_memory(tmp_path: Path) -> None:
         gc.collect()
         return _rss_kib()
 
-    start = runs(50)
+    start = runs(30)
     half = runs(500)
     end = runs(500)
     assert end - start < 16 * 1024, f"RSS grew by {end - start} KiB over 1,000 runs"

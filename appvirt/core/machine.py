@@ -102,6 +102,7 @@ class Cpu:
         self.fault_errno = 0
         self.fault_addr = 0
         self.pc_bias = 0  # 2 while a biased SYSCALL hook runs (see ``pc`` and ``on_syscall``)
+        self.depth = 0  # nested emu_start calls in progress (0: not inside the emulator)
 
     # -- hooks ------------------------------------------------------------------------------------
     def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -178,6 +179,13 @@ class Cpu:
     def _before_run(self) -> None:
         """Subclasses make pending changes visible to the CPU here."""
 
+    def _emu(self, begin: int, until: int, timeout_us: int, count: int) -> None:
+        self.depth += 1
+        try:
+            self.uc.emu_start(begin, until, timeout=timeout_us, count=count)
+        finally:
+            self.depth -= 1
+
     def run(self, timeout_us: int = 0, count: int = 0) -> Stop:
         """Run from the current PC until a handler stops, a fault, ``timeout_us`` passes, or (when
         ``count`` is set) that many instructions ran."""
@@ -186,7 +194,7 @@ class Cpu:
         self._before_run()
         pc = self.pc
         try:
-            self.uc.emu_start(pc, self.until, timeout=timeout_us, count=count)
+            self._emu(pc, self.until, timeout_us, count)
         except UcError as err:
             if self._error is not None:
                 error, self._error = self._error, None
@@ -214,7 +222,7 @@ class Cpu:
         self.stop_requested = False
         self._before_run()
         try:
-            self.uc.emu_start(begin, until)
+            self._emu(begin, until, 0, 0)
         except UcError as err:
             if self._error is not None:
                 error, self._error = self._error, None
@@ -359,6 +367,8 @@ class Machine(Cpu):
         return False
 
     def _before_run(self) -> None:
+        if self.depth == 0:  # never from inside a hook (see AddressSpace.release_stale)
+            self.mem.release_stale()
         self.mem.flush_tlb()
 
     def _release(self) -> None:

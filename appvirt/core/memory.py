@@ -116,6 +116,7 @@ class AddressSpace:
         self.tables = PageTables(self._phys_write, self._map_arena, layout.arena, layout.pae32)
         self._tlb_dirty = False
         self.spurious_faults: set[int] = set()
+        self._stale: list[tuple[int, int]] = []  # unmapped ranges whose Unicorn backing remains
 
     # -- backing and tables ---------------------------------------------------------------------
     def _phys_write(self, addr: int, data: bytes) -> None:
@@ -161,6 +162,9 @@ class AddressSpace:
         i = bisect.bisect_left(self._starts, end) - 1
         return i < 0 or self.vmas[i].end <= start
 
+    def _stale_overlaps(self, start: int, end: int) -> bool:
+        return any(lo < end and start < hi for lo, hi in self._stale)
+
     def find_free(self, size: int, hint: int = 0) -> int:
         """Top-down placement below ``mmap_base`` as Linux does; a free ``hint`` wins."""
         lay = self.layout
@@ -169,20 +173,21 @@ class AddressSpace:
             and hint >= lay.mmap_min
             and hint + size <= lay.task_size
             and self.is_free(hint, hint + size)
+            and not self._stale_overlaps(hint, hint + size)
         ):
             return hint
+        busy = [(v.start, v.end) for v in self.vmas if v.start < lay.mmap_base] + [
+            r for r in self._stale if r[0] < lay.mmap_base
+        ]
+        busy.sort(reverse=True)
         top = lay.mmap_base
-        i = bisect.bisect_left(self._starts, top) - 1
-        while True:
-            below = self.vmas[i] if i >= 0 else None
-            floor = below.end if below is not None else lay.mmap_min
-            if floor <= top - size:
-                # make sure nothing above `floor` up to `top` is mapped
-                return top - size
-            if below is None:
-                raise OutOfMemory()
-            top = min(top, below.start)
-            i -= 1
+        for lo, hi in busy:
+            if hi <= top - size:
+                break
+            top = min(top, lo)
+        if top - size < lay.mmap_min:
+            raise OutOfMemory()
+        return top - size
 
     # -- changes --------------------------------------------------------------------------------
     def _account(self, delta: int) -> None:
@@ -209,7 +214,7 @@ class AddressSpace:
             self.unmap(start, size)
         self._account(size)
         try:
-            self.uc.mem_map(start, size, UC_PROT_ALL)
+            self._back(start, end)
         except UcError:
             self.mapped_bytes -= size
             raise OutOfMemory() from None
@@ -250,12 +255,38 @@ class AddressSpace:
         del self._starts[lo:hi]
         self._sync(start, end)
         for v in gone:
-            self.uc.mem_unmap(v.start, v.end - v.start)
             self.mapped_bytes -= v.end - v.start
-            # Unicorn 2.1.4 leaves a #PF for the unmapped address pending in the vCPU when this
-            # runs inside a hook; it is delivered at the next stop. Remember it so the trap
-            # handler can drop exactly that one (see Machine.spurious_fault).
-            self.spurious_faults.add(v.start)
+            self._stale.append((v.start, v.end))
+
+    def _back(self, start: int, end: int) -> None:
+        """Give [start, end) Unicorn backing: reuse stale backing (zeroed), map the rest."""
+        addr = start
+        for lo, hi in sorted(r for r in self._stale if r[0] < end and start < r[1]):
+            if addr < lo:
+                self.uc.mem_map(addr, lo - addr, UC_PROT_ALL)
+            a, b = max(lo, start), min(hi, end)
+            for chunk in range(a, b, 0x100000):
+                self.uc.mem_write(chunk, bytes(min(0x100000, b - chunk)))
+            addr = max(addr, b)
+        if addr < end:
+            self.uc.mem_map(addr, end - addr, UC_PROT_ALL)
+        kept: list[tuple[int, int]] = []
+        for lo, hi in self._stale:
+            if lo < end and start < hi:
+                if lo < start:
+                    kept.append((lo, start))
+                if end < hi:
+                    kept.append((end, hi))
+            else:
+                kept.append((lo, hi))
+        self._stale = kept
+
+    def release_stale(self) -> None:
+        """Unmap backing of unmapped ranges. Only outside emulation: ``uc_mem_unmap`` called from a
+        hook leaves a page fault pending in Unicorn 2.1.4's vCPU, delivered later as #PF or #DF."""
+        for lo, hi in self._stale:
+            self.uc.mem_unmap(lo, hi - lo)
+        self._stale.clear()
 
     def protect(self, start: int, size: int, perms: Perm) -> None:
         """mprotect: ENOMEM (OutOfMemory) if part of the range is not mapped."""

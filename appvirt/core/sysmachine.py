@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from unicorn import UC_MODE_32, UC_QUERY_TIMEOUT
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 from unicorn import x86_const as x86
 
 from . import uclib
@@ -103,8 +104,12 @@ class SystemMachine(Cpu):
         return len(self._code_hooks)
 
     def flush_tlb(self) -> None:
-        """Drop the CPU's cached translations (rewriting CR3 flushes QEMU's TLB)."""
-        self.uc.reg_write(x86.UC_X86_REG_CR3, self.uc.reg_read(x86.UC_X86_REG_CR3))
+        """Drop the CPU's cached translations, paging on or off.
+
+        Needed after a permission change too: a TLB entry made while a page was writable lets
+        later stores skip the permission check, and rewriting CR3 flushes only with paging on.
+        """
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
     def forget_translations(self, begin: int, end: int) -> None:
         """Drop Unicorn's translated code for linear [begin, end) so new hooks apply to it."""

@@ -288,7 +288,8 @@ class GuestMemory:
         try:
             self.uc.mem_protect(page, PAGE, perms)
         except UcError:
-            pass
+            return
+        self.machine.flush_tlb()
 
     def _notify(self, page: int, addr: int, data: bytes) -> None:
         for reason in tuple(self._write_watch.get(page, ())):

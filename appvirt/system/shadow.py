@@ -68,6 +68,7 @@ class ShadowPager:
         self.tables: dict[int, GuestTable] = {}  # guest table page -> role
         self.aliases: dict[int, set[int]] = {}  # guest frame -> linear pages mapping it
         self.active = False
+        self._overlay: tuple[int, bytes] | None = None
         self.stats_ = ShadowStats()
         self.mem.add_watcher("pagetable", self._table_written)
 
@@ -156,6 +157,9 @@ class ShadowPager:
         self.mem.watch_writes(page, "pagetable")
 
     def _read(self, gpa: int, size: int) -> int:
+        if self._overlay is not None and self._overlay[0] <= gpa < self._overlay[0] + PAGE:
+            page, data = self._overlay
+            return int.from_bytes(data[gpa - page : gpa - page + size], "little")
         try:
             return self.mem.read_u(gpa, size)
         except Exception:  # noqa: BLE001 - a table outside memory reads as empty
@@ -262,21 +266,14 @@ class ShadowPager:
         width = 4 if self.vcpu.paging() is Paging.BITS32 else 8
         first = off // width
         last = (off + len(data) - 1) // width
-        # The store has not happened yet: re-read from a copy with it applied.
-        saved = self._read
-        self._read = (
-            lambda gpa, size: (  # type: ignore[method-assign]
-                int.from_bytes(new[gpa - page : gpa - page + size], "little")
-                if page <= gpa < page + PAGE
-                else saved(gpa, size)
-            )
-        )
+        # The store has not happened yet: entries of this page are read from a copy with it.
+        self._overlay = (page, new)
         try:
             for index in range(first, last + 1):
                 for base in list(table.bases):
                     self._resync_entry(page, table, base, index, width)
         finally:
-            self._read = saved  # type: ignore[method-assign]
+            self._overlay = None
 
     def _resync_entry(
         self, page: int, table: GuestTable, base: int, index: int, width: int

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from unicorn import UC_MODE_32, UC_QUERY_TIMEOUT
-from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 from unicorn import x86_const as x86
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from . import uclib
 from .cpustate import CS, DS, ES, FS, GS, SS, CpuContext, Segment, check_layout

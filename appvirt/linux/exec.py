@@ -65,24 +65,47 @@ def parse(kernel: Kernel, data: bytes, name: str) -> Image:
     return image
 
 
-def map_image(machine: Machine, image: Image, bias: int, name: str) -> int:
-    """Map an ELF's PT_LOAD segments at ``bias``; return the end of the highest one."""
+def map_image(machine: Machine, image: Image, bias: int, name: str, inode: int = 0) -> int:
+    """Map an ELF's PT_LOAD segments at ``bias``; return the end of the highest one.
+
+    Pages backed by the file carry its name, offset and inode (as /proc/self/maps shows them);
+    pages wholly past a segment's file bytes are anonymous, like the kernel's bss mapping.
+    """
     mem = machine.mem
-    pages: dict[int, Perm] = {}
+    pages: dict[int, tuple[Perm, int | None]] = {}
     for seg in image.segments:
-        lo = (seg.vaddr + bias) & ~0xFFF
-        hi = page_up(seg.vaddr + bias + seg.memsz)
+        start = seg.vaddr + bias
+        lo = start & ~0xFFF
+        hi = page_up(start + seg.memsz)
+        file_end = start + len(seg.data)
         for page in range(lo, hi, 0x1000):
-            pages[page] = pages.get(page, Perm.NONE) | seg.perms
-    runs: list[tuple[int, int, Perm]] = []
+            perms, offset = pages.get(page, (Perm.NONE, None))
+            if page < file_end and offset is None:
+                offset = seg.file_offset - (start - page)
+            pages[page] = (perms | seg.perms, offset)
+    runs: list[list] = []  # [start, end, perms, offset]
     for page in sorted(pages):
-        perms = pages[page]
-        if runs and runs[-1][1] == page and runs[-1][2] == perms:
-            runs[-1] = (runs[-1][0], page + 0x1000, perms)
+        perms, offset = pages[page]
+        if runs:
+            last = runs[-1]
+            contiguous = (
+                last[3] is None
+                and offset is None
+                or (
+                    last[3] is not None
+                    and offset is not None
+                    and last[3] + (page - last[0]) == offset
+                )
+            )
+            if last[1] == page and last[2] == perms and contiguous:
+                last[1] = page + 0x1000
+                continue
+        runs.append([page, page + 0x1000, perms, offset])
+    for lo, hi, perms, offset in runs:
+        if offset is None:
+            mem.map(lo, hi - lo, perms, "")
         else:
-            runs.append((page, page + 0x1000, perms))
-    for lo, hi, perms in runs:
-        mem.map(lo, hi - lo, perms, name)
+            mem.map(lo, hi - lo, perms, name, offset=max(offset, 0), inode=inode)
     for seg in image.segments:
         if seg.data:
             mem.poke(seg.vaddr + bias, seg.data)
@@ -104,7 +127,7 @@ def start_image(
     mem = machine.mem
     lay = machine.layout
     bias = lay.pie_base - image.base if image.relocatable else 0
-    end = map_image(machine, image, bias, exe)
+    end = map_image(machine, image, bias, exe, kernel.vfs.stat(exe).ino)
     mem.init_brk(end)
     entry = image.entry + bias
     interp_base = 0
@@ -115,7 +138,7 @@ def start_image(
             raise SyscallError(errno.ELIBBAD)
         base = mem.find_free(page_up(interp.size))
         ibias = base - interp.base
-        map_image(machine, interp, ibias, ipath)
+        map_image(machine, interp, ibias, ipath, kernel.vfs.stat(ipath).ino)
         interp_base = base
         entry = interp.entry + ibias
     mem.map(

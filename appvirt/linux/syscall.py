@@ -39,6 +39,8 @@ class Arg(enum.Enum):
     FCNTL = "fcntl"
     CLOCK = "clock"
     STRV = "strv"  # NULL-terminated array of strings (argv, envp)
+    FDFLAGS = "fdflags"  # 0 or O_CLOEXEC (dup3, pipe2)
+    ACCESS = "access"  # F_OK or R_OK|W_OK|X_OK
 
 
 SIGNED_INT = {Arg.INT, Arg.FD, Arg.DIRFD, Arg.SIG, Arg.CLOCK}  # C int: 32-bit on both ABIs

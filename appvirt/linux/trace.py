@@ -23,7 +23,22 @@ _OFLAGS = [
     (0o400000, "O_NOFOLLOW"),
     (0o2000000, "O_CLOEXEC"),
     (0o10000000, "O_PATH"),
+    (0o100000, "O_LARGEFILE"),
+    (0o4010000, "O_SYNC"),
+    (0o10000, "O_DSYNC"),
+    (0o40000, "O_DIRECT"),
+    (0o1000000, "O_NOATIME"),
 ]
+_ESCAPES = {
+    0x0A: "\\n",
+    0x09: "\\t",
+    0x0D: "\\r",
+    0x0B: "\\v",
+    0x0C: "\\f",
+    0x22: '\\"',
+    0x5C: "\\\\",
+}
+_NO_ARG_FCNTL = {1, 3, 9, 1025, 1032}  # F_GETFD, F_GETFL, F_GETOWN, F_GETSIG-like, F_GETPIPE_SZ
 _PROT = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
 _MMAP = [
     (0x01, "MAP_SHARED"),
@@ -80,20 +95,18 @@ def _flags(value: int, names: list[tuple[int, str]], zero: str = "0") -> str:
 
 
 def quote(data: bytes, limit: int = STRING_MAX) -> str:
+    """A C string literal as strace prints it (octal escapes padded before a digit)."""
     out = []
-    for b in data[:limit]:
-        if b == 0x0A:
-            out.append("\\n")
-        elif b == 0x09:
-            out.append("\\t")
-        elif b == 0x22:
-            out.append('\\"')
-        elif b == 0x5C:
-            out.append("\\\\")
+    shown = data[:limit]
+    for i, b in enumerate(shown):
+        esc = _ESCAPES.get(b)
+        if esc is not None:
+            out.append(esc)
         elif 0x20 <= b < 0x7F:
             out.append(chr(b))
         else:
-            out.append(f"\\{b:o}")
+            nxt = shown[i + 1] if i + 1 < len(shown) else None
+            out.append(f"\\{b:03o}" if nxt is not None and 0x30 <= nxt <= 0x37 else f"\\{b:o}")
     tail = "..." if len(data) > limit else ""
     return '"' + "".join(out) + '"' + tail
 
@@ -131,6 +144,10 @@ def format_arg(proc: Process, kind: Arg, value: int, nxt: int | None, ret: int) 
         return acc + ("|" + rest if rest else "")
     if kind is Arg.MODE:
         return f"0{value:o}"
+    if kind is Arg.FDFLAGS:
+        return _flags(value, [(0o2000000, "O_CLOEXEC"), (0o4000, "O_NONBLOCK")])
+    if kind is Arg.ACCESS:
+        return _flags(value, [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")], "F_OK")
     if kind is Arg.PROT:
         return _flags(value, _PROT, "PROT_NONE")
     if kind is Arg.MMAP:
@@ -166,7 +183,14 @@ def format_result(handler: Handler, ret: int) -> str:
 
 def format_call(proc: Process, handler: Handler, args: list[int], ret: int) -> str:
     parts = []
-    for i, kind in enumerate(handler.args):
+    kinds = list(handler.args)
+    if Arg.OFLAGS in kinds and Arg.MODE in kinds:  # open's mode is only meaningful with O_CREAT
+        flags = args[kinds.index(Arg.OFLAGS)]
+        if not flags & 0o20000100:
+            kinds = kinds[: kinds.index(Arg.MODE)]
+    if Arg.FCNTL in kinds and args[kinds.index(Arg.FCNTL)] in _NO_ARG_FCNTL:
+        kinds = kinds[: kinds.index(Arg.FCNTL) + 1]
+    for i, kind in enumerate(kinds):
         nxt = args[i + 1] if i + 1 < len(args) else None
         parts.append(format_arg(proc, kind, args[i], nxt, ret))
     prefix = f"[pid {proc.pid}] " if len(proc.kernel.processes) > 1 else ""

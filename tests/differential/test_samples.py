@@ -24,6 +24,10 @@ CASES = [
     ("crash", ["div"]),
     ("crash", ["ill"]),
     ("crash", ["kill"]),
+    ("threads", []),
+    ("forkpipe", []),
+    ("signals", []),
+    ("hello-dyn", []),
 ]
 
 

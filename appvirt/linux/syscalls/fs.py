@@ -374,21 +374,21 @@ def sys_fstatfs64(t: Task, fd: int, size: int, buf: int) -> int:
 
 
 # -- access / links / names ----------------------------------------------------------------------
-@syscall("access", Arg.PATH, Arg.INT)
+@syscall("access", Arg.PATH, Arg.ACCESS)
 def sys_access(t: Task, ptr: int, mode: int) -> int:
     path, cwd = at(t, AT_FDCWD, ptr)
     t.proc.kernel.vfs.access(path, mode, cwd)
     return 0
 
 
-@syscall("faccessat", Arg.DIRFD, Arg.PATH, Arg.INT)
+@syscall("faccessat", Arg.DIRFD, Arg.PATH, Arg.ACCESS)
 def sys_faccessat(t: Task, dirfd: int, ptr: int, mode: int) -> int:
     path, cwd = at(t, dirfd, ptr)
     t.proc.kernel.vfs.access(path, mode, cwd)
     return 0
 
 
-@syscall("faccessat2", Arg.DIRFD, Arg.PATH, Arg.INT, Arg.ATFLAGS)
+@syscall("faccessat2", Arg.DIRFD, Arg.PATH, Arg.ACCESS, Arg.ATFLAGS)
 def sys_faccessat2(t: Task, dirfd: int, ptr: int, mode: int, flags: int) -> int:
     path, cwd = at(t, dirfd, ptr)
     t.proc.kernel.vfs.access(path, mode, cwd)
@@ -862,7 +862,7 @@ def sys_dup2(t: Task, old: int, new: int) -> int:
     return _dup_to(t, old, new, False)
 
 
-@syscall("dup3", Arg.FD, Arg.FD, Arg.OFLAGS, ret=Ret.FD)
+@syscall("dup3", Arg.FD, Arg.FD, Arg.FDFLAGS, ret=Ret.FD)
 def sys_dup3(t: Task, old: int, new: int, flags: int) -> int:
     if old == new or flags & ~O_CLOEXEC:
         raise SyscallError(errno.EINVAL)

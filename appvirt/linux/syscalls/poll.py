@@ -54,7 +54,7 @@ def sys_pipe(t: Task, fds: int) -> int:
     return sys_pipe2(t, fds, 0)
 
 
-@syscall("pipe2", Arg.PTR, Arg.HEX)
+@syscall("pipe2", Arg.PTR, Arg.FDFLAGS)
 def sys_pipe2(t: Task, fds: int, flags: int) -> int:
     if flags & ~(O_CLOEXEC | O_NONBLOCK | 0o40000):
         raise SyscallError(errno.EINVAL)

@@ -42,6 +42,11 @@ WORKLOADS: dict[str, tuple[list[str], str]] = {
     "sha256sum": (["/bin/busybox", "sha256sum", "{work}/5mb.bin"], "busybox sha256sum of 5 MiB"),
     "qsort": (["{bin}/qsort-x86_64"], "qsort of 1M ints (memory-heavy)"),
     "sieve": (["{bin}/sieve-x86_64"], "16 MiB sieve (memory-heavy)"),
+    "pipeline": (
+        ["/bin/busybox", "sh", "-c", "seq 1 20000 | sort -rn | uniq | head -n 3 | wc -l"],
+        "busybox shell pipeline: 4 processes, pipes, fork+exec",
+    ),
+    "ls-usr-bin": (["/bin/ls", "-la", "/usr/bin"], "dynamic coreutils ls -la /usr/bin (ld.so, libc)"),
     "hello-i386": (["{bin}/hello-i386"], "startup, i386"),
     "compute-i386": (["{bin}/compute-i386", "200000000"], "register-only loop, i386"),
 }

@@ -139,6 +139,23 @@ class Cpu:
             fn = biased
         self._hooks.append(uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSCALL, self._guard(fn)))
 
+    def on_syscall_fast(self, fn: Callable[[], None]) -> None:
+        """SYSCALL hook for the hot path: ``pc`` means the resume PC inside ``fn`` (as with
+        ``on_syscall(resume_pc=True)``) with one wrapper frame instead of three."""
+        uch = self.uch
+
+        def entry(_uc: int, _user: int) -> None:
+            self.pc_bias = 2
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised from run()
+                self._error = exc
+                uclib.emu_stop(uch)
+            finally:
+                self.pc_bias = 0
+
+        self._hooks.append(uclib.hook_syscall_raw(uch, x86.UC_X86_INS_SYSCALL, entry))
+
     def on_sysenter(self, fn: Callable[[], None]) -> None:
         """i386 SYSENTER instruction (Windows API stubs; served in place, EIP after it)."""
         self._hooks.append(uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSENTER, self._guard(fn)))
@@ -172,8 +189,8 @@ class Cpu:
     def sp(self, value: int) -> None:
         self.reg.write(self.sp_reg, value)
 
-    def batch(self, reg_ids: list[int]) -> uclib.RegBatch:
-        return uclib.RegBatch(self.uch, reg_ids)
+    def batch(self, reg_ids: list[int], width: int | None = None) -> uclib.RegBatch:
+        return uclib.RegBatch(self.uch, reg_ids, width)
 
     # -- running ----------------------------------------------------------------------------------
     def _before_run(self) -> None:

@@ -11,16 +11,18 @@ every hidden segment change a hypervisor makes (see cpustate.py).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from unicorn import UC_MODE_32, UC_QUERY_TIMEOUT
+from unicorn import UC_MODE_32
 from unicorn import x86_const as x86
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from . import uclib
 from .cpustate import CS, DS, ES, FS, GS, SS, CpuContext, Segment, check_layout
-from .machine import Cpu, Stop
+from .machine import Cpu
 
 RESET_CR0 = 0x60000010  # CD | NW | ET
 RESET_EDX = 0x00000663  # family 6, model 6, stepping 3: what the CPUID leaf 1 we report says
@@ -36,6 +38,7 @@ class SystemMachine(Cpu):
         self.timed_out = False
         self._code_cb: Any = None
         self._code_hooks: dict[int, int] = {}
+        self._watchdog = Watchdog(self.uch)
         check_layout(self.uc)
         self.reset()
 
@@ -116,12 +119,71 @@ class SystemMachine(Cpu):
         self.uc.ctl_remove_cache(begin, end)
 
     # -- running ----------------------------------------------------------------------------------
-    def run(self, timeout_us: int = 0, count: int = 0) -> Stop:
-        stop = super().run(timeout_us, count)
-        self.timed_out = bool(timeout_us) and bool(self.uc.query(UC_QUERY_TIMEOUT))
-        return stop
+    def _emu(self, begin: int, until: int, timeout_us: int, count: int) -> None:
+        """Run with our own watchdog instead of Unicorn's timeout (see ``Watchdog``)."""
+        self._watchdog.arm(timeout_us)
+        try:
+            super()._emu(begin, until, 0, count)
+        finally:
+            self.timed_out = self._watchdog.disarm()
 
     def _release(self) -> None:
+        self._watchdog.close()
         for hh in self._code_hooks.values():
             uclib.hook_del(self.uch, hh)
         self._code_hooks.clear()
+
+
+class Watchdog:
+    """Ends a run after its time slice, and keeps asking until it has ended.
+
+    Unicorn's own ``emu_start`` timeout asks once, from a thread of its own, and the request can be
+    lost: when a hook writes the PC (Unicorn's "quit and resume" path) at the moment the request
+    lands, Unicorn clears the stop request and the run goes on for good (seen under load as a
+    guest waiting for a timer interrupt that never comes). This thread repeats ``uc_emu_stop``
+    every millisecond from the deadline until the run returns.
+    """
+
+    def __init__(self, uch: int) -> None:
+        self._uch = uch
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._fired = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="appvirt-vm-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, timeout_us: int) -> None:
+        with self._cond:
+            self._fired = False
+            self._deadline = time.monotonic() + timeout_us / 1e6 if timeout_us else None
+            self._cond.notify()
+
+    def disarm(self) -> bool:
+        """End the watch; True if the deadline passed (the run was timed out)."""
+        with self._cond:
+            self._deadline = None
+            fired = self._fired
+            self._cond.notify()
+        return fired
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._deadline = None
+            self._cond.notify()
+        self._thread.join(timeout=1)
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._fired = True
+                uclib.emu_stop(self._uch)  # harmless if the run has just returned
+                self._cond.wait(0.001)

@@ -135,6 +135,7 @@ class Kernel:
         self.interrupted = False
         self.foreground_pgid = 0
         self._dead_machines: list[Machine] = []
+        self._counts: dict[Machine, tuple[list[int], dict[int, str]]] = {}
         self._rr = 0
         self._random = None
         if random_seed is not None:
@@ -217,7 +218,7 @@ class Kernel:
                 ints = tuple(i for i, a in enumerate(h.args) if a in SIGNED_INT)
                 longs = tuple(i for i, a in enumerate(h.args) if a in SIGNED_LONG)
                 table[nr] = (h, len(h.args), ints, longs)
-        regs = machine.batch(_REGS64 if machine.is64 else _REGS32)
+        regs = machine.batch(_REGS64 if machine.is64 else _REGS32, 64 if machine.is64 else 32)
         ret_reg = x86.UC_X86_REG_RAX if machine.is64 else x86.UC_X86_REG_EAX
         reg = machine.reg
         word_bits = 64 if machine.is64 else 32
@@ -225,7 +226,8 @@ class Kernel:
         full = 1 << word_bits
         limit = len(table)
         events = self.events
-        calls = events.calls
+        counts = [0] * limit  # per syscall number; folded into events.calls when the machine goes
+        self._counts[machine] = (counts, numbers)
         kernel = self
 
         def serve() -> None:
@@ -241,14 +243,14 @@ class Kernel:
                 ret: int | None = kernel._unknown(task, nr, v)
             else:
                 handler, nargs, ints, longs = entry
-                args = list(v[1 : 1 + nargs])
+                args = v[1 : 1 + nargs]
                 for i in ints:
                     a = args[i] & 0xFFFFFFFF
                     args[i] = a - 0x100000000 if a & 0x80000000 else a
                 for i in longs:
                     if args[i] & sign_bit:
                         args[i] -= full
-                calls[handler.name] += 1
+                counts[nr] += 1
                 try:
                     ret = handler.fn(task, *args)
                 except Block as blk:
@@ -301,7 +303,7 @@ class Kernel:
             return True
 
         if machine.is64:
-            machine.on_syscall(serve, resume_pc=True)
+            machine.on_syscall_fast(serve)
         machine.on_interrupt(interrupt)
         machine.on_invalid(invalid)
 
@@ -730,7 +732,21 @@ class Kernel:
 
     def _close_dead_machines(self) -> None:
         while self._dead_machines:
-            self._dead_machines.pop().close()
+            machine = self._dead_machines.pop()
+            self._fold_counts(machine)
+            machine.close()
+
+    def _fold_counts(self, machine: Machine) -> None:
+        """Add a machine's per-number syscall counters to the run's counts by name."""
+        entry = self._counts.pop(machine, None)
+        if entry is None:
+            return
+        counts, numbers = entry
+        calls = self.events.calls
+        for nr, n in enumerate(counts):
+            if n:
+                h = HANDLERS.get(numbers.get(nr, ""))
+                calls[h.name if h is not None else numbers.get(nr, str(nr))] += n
 
     def close(self) -> None:
         for proc in list(self.processes.values()):
@@ -740,7 +756,10 @@ class Kernel:
         for proc in list(self.processes.values()):
             if id(proc.machine) not in seen:
                 seen.add(id(proc.machine))
+                self._fold_counts(proc.machine)
                 proc.machine.close()
+        for machine in list(self._counts):
+            self._fold_counts(machine)
         self._close_dead_machines()
         self.processes.clear()
         self.tasks.clear()

@@ -38,7 +38,9 @@ class GuestRun(Protocol):
     peak_memory: int
     interrupted: bool
 
-    def start(self, path: str, argv: list[str], env: dict[str, str], stdio: list[OpenFile], cwd: str) -> None: ...
+    def start(
+        self, path: str, argv: list[str], env: dict[str, str], stdio: list[OpenFile], cwd: str
+    ) -> None: ...
 
     def run(self) -> None: ...
 

@@ -46,7 +46,10 @@ WORKLOADS: dict[str, tuple[list[str], str]] = {
         ["/bin/busybox", "sh", "-c", "seq 1 20000 | sort -rn | uniq | head -n 3 | wc -l"],
         "busybox shell pipeline: 4 processes, pipes, fork+exec",
     ),
-    "ls-usr-bin": (["/bin/ls", "-la", "/usr/bin"], "dynamic coreutils ls -la /usr/bin (ld.so, libc)"),
+    "ls-usr-bin": (
+        ["/bin/ls", "-la", "/usr/bin"],
+        "dynamic coreutils ls -la /usr/bin (ld.so, libc)",
+    ),
     "hello-i386": (["{bin}/hello-i386"], "startup, i386"),
     "compute-i386": (["{bin}/compute-i386", "200000000"], "register-only loop, i386"),
 }

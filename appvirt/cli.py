@@ -24,6 +24,12 @@ class _Group(click.Group):
             raise
         except KeyboardInterrupt:
             ctx.exit(130)
+        except BrokenPipeError:
+            # The reader of our stdout went away (``appvirt ... | head``): end quietly, as SIGPIPE would.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
         except Exception as err:  # noqa: BLE001 - a bug: one line unless --debug
             if ctx.meta.get("debug"):
                 raise
@@ -182,7 +188,8 @@ def _add_personality_commands() -> None:
     """``appvirt reg ...`` (Windows registry) and ``appvirt vm ...`` (System VM) live with their layers."""
     import importlib
 
-    for module, name in (("appvirt.windows.cli", "reg"), ("appvirt.system.cli", "vm")):
+    for module, name in (("appvirt.windows.cli", "reg"), ("appvirt.system.cli", "vm"),
+                         ("appvirt.profiles_cli", "profiles")):  # fmt: skip
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError:

@@ -164,6 +164,19 @@ class Cpu:
         """``int n`` and CPU exceptions (int 0x80 on i386, #PF, #DE, #UD ...)."""
         self._hooks.append(uclib.hook_interrupt(self.uch, self._guard(fn)))
 
+    def on_interrupt_fast(self, fn: Callable[[int], None]) -> None:
+        """``on_interrupt`` with one wrapper frame (i386 ``int 0x80`` system calls are hot)."""
+        uch = self.uch
+
+        def entry(_uc: int, intno: int, _user: int) -> None:
+            try:
+                fn(intno)
+            except BaseException as exc:  # noqa: BLE001 - re-raised from run()
+                self._error = exc
+                uclib.emu_stop(uch)
+
+        self._hooks.append(uclib.hook_interrupt_raw(uch, entry))
+
     def on_invalid(self, fn: Callable[[], bool]) -> None:
         self._hooks.append(uclib.hook_invalid(self.uch, self._guard(fn)))
 

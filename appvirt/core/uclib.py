@@ -175,6 +175,19 @@ def hook_syscall_raw(uch: int, insn: int, fn: Callable[[int, int], None]) -> tup
     return hh.value, cb
 
 
+def hook_interrupt_raw(uch: int, fn: Callable[[int, int, int], None]) -> tuple[int, Any]:
+    """Like ``hook_interrupt`` but ``fn(uc, intno, user)`` is the ctypes callback itself; it must
+    never raise."""
+    cb = INTR_CB(fn)
+    hh = ctypes.c_size_t(0)
+    err = _hook_add_plain(
+        uch, ctypes.byref(hh), UC_HOOK_INTR, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0
+    )
+    if err:
+        raise RuntimeError(f"uc_hook_add(INTR) failed: {err}")
+    return hh.value, cb
+
+
 def hook_interrupt(uch: int, fn: Callable[[int], None]) -> tuple[int, Any]:
     """Register ``fn(intno)`` for every interrupt and CPU exception."""
 

@@ -230,20 +230,35 @@ class Kernel:
         self._counts[machine] = (counts, numbers)
         kernel = self
 
+        # The hot path: everything it touches is a local of this closure. Registers go through
+        # the raw ctypes calls of RegBatch/RegAccess directly (see core/uclib.py for why).
+        read_regs, reg_h, reg_ids, reg_ptrs, vals = (
+            regs._read,
+            regs._h,
+            regs._ids,
+            regs._ptrs,
+            regs.values,
+        )
+        ret_buf, write_reg, ret_ref = reg._buf, reg._write, reg._ref
+        nregs = len(reg_ids)
+        mask = full - 1
+        dead, runnable = State.DEAD, State.RUNNABLE
+        is64 = machine.is64
+
         def serve() -> None:
             task: Task = machine.task
-            if task is None or task.state is State.DEAD:  # still running after exit: stop it
+            if task is None or task.state is dead:  # still running after exit: stop it
                 machine.request_stop()
                 return
             kernel.current = task
-            v = regs.read()
-            nr = v[0]
+            read_regs(reg_h, reg_ids, reg_ptrs, nregs)
+            nr = vals[0]
             entry = table[nr] if nr < limit else None
             if entry is None:
-                ret: int | None = kernel._unknown(task, nr, v)
+                ret: int | None = kernel._unknown(task, nr, vals)
             else:
                 handler, nargs, ints, longs = entry
-                args = v[1 : 1 + nargs]
+                args = vals[1 : 1 + nargs]
                 for i in ints:
                     a = args[i] & 0xFFFFFFFF
                     args[i] = a - 0x100000000 if a & 0x80000000 else a
@@ -273,13 +288,23 @@ class Kernel:
                         format_call(task.proc, handler, args, ret if ret is not None else 0)
                     )
             if ret is not None and machine.task is task:
-                reg.write(ret_reg, ret)
-            if task.state is State.RUNNABLE and (task.pending or task.proc.pending):
-                kernel.deliver_pending(task)
-            if kernel.resched or machine.task is not task or task.state is not State.RUNNABLE:
+                ret_buf.value = ret & mask
+                write_reg(reg_h, ret_reg, ret_ref)
+            if (
+                kernel.resched
+                or task.pending
+                or task.proc.pending
+                or task.state is not runnable
+                or machine.task is not task
+            ):
+                if task.state is runnable and (task.pending or task.proc.pending):
+                    kernel.deliver_pending(task)
                 machine.request_stop()
 
         def interrupt(intno: int) -> None:
+            if intno == 0x80 and not is64:
+                serve()
+                return
             if machine.task is None or machine.task.state is State.DEAD:
                 machine.request_stop()
                 return
@@ -304,7 +329,7 @@ class Kernel:
 
         if machine.is64:
             machine.on_syscall_fast(serve)
-        machine.on_interrupt(interrupt)
+        machine.on_interrupt_fast(interrupt)
         machine.on_invalid(invalid)
 
     def _block(self, machine: Machine, task: Task, blk: Block) -> None:

@@ -1,26 +1,46 @@
-"""The Linux personality as the Sandbox sees it: start a program, run it to the end, clean up."""
+"""The Linux personality as the Sandbox sees it: start a program, run it to the end, clean up.
+
+Limits: ``processes`` goes to the kernel (fork/clone fails with EAGAIN beyond it), ``files`` is
+the first process's descriptor-table size (inherited by everything it forks: EMFILE beyond it),
+``memory`` and ``time`` are the kernel's own. ``instructions`` is approximate: Unicorn cannot report
+how many instructions a time slice ran without a per-instruction hook, so the limit becomes a
+budget of wall time at ``INSTRUCTIONS_PER_SECOND`` (a conservative figure for JIT-compiled
+guest code) and stops the run with exit code 152 like the time limit.
+"""
 
 from __future__ import annotations
 
 from ..core.clock import Clock
 from ..core.events import Events
+from ..errors import LimitExceeded
 from ..profile import Profile
 from ..vfs.types import OpenFile
 from .kernel import Identity, Kernel, Process
+
+INSTRUCTIONS_PER_SECOND = 100_000_000
 
 
 class LinuxRun:
     """One run of a Linux program (and, later, everything it forks) in one guest kernel."""
 
     def __init__(self, vfs: object, events: Events, profile: Profile, clock: Clock) -> None:
+        limits = profile.limits
+        time_limit = limits.time
+        self.instruction_budget: float | None = None
+        if limits.instructions is not None:
+            self.instruction_budget = limits.instructions / INSTRUCTIONS_PER_SECOND
+            if time_limit is None or self.instruction_budget < time_limit:
+                time_limit = self.instruction_budget
+        self.files_limit = limits.files
         self.kernel = Kernel(
             vfs,
             identity=Identity(uid=profile.uid, gid=profile.gid, hostname=profile.hostname),
             events=events,
-            memory_limit=profile.limits.memory,
-            time_limit=profile.limits.time,
+            memory_limit=limits.memory,
+            time_limit=time_limit,
             random_seed=profile.random_seed,
             clock=clock,
+            process_limit=limits.processes,
         )
         self.proc: Process | None = None
         self.exit_status: int | None = None
@@ -45,11 +65,21 @@ class LinuxRun:
             stdio,
             cwd,
         )
+        if self.files_limit is not None:
+            self.proc.fds.limit = self.files_limit
 
     def run(self) -> None:
         assert self.proc is not None
         try:
             self.kernel.run(self.proc)
+        except LimitExceeded as err:
+            if err.limit == "time" and self.kernel.time_limit == self.instruction_budget:
+                raise LimitExceeded(
+                    "instructions",
+                    f"approximated as {self.instruction_budget:g} s of wall time",
+                    152,
+                ) from None
+            raise
         finally:
             self.exit_status = self.proc.exit_status
             self.term_signal = self.proc.term_signal

@@ -35,7 +35,7 @@ from .syscall import HANDLERS, SIGNED_INT, SIGNED_LONG, Handler, SyscallError
 from .task import Block, Process, SigAction, State, Task
 
 SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked between them)
-SHARED_SLICE_US = 10_000  # several runnable tasks: preempt often enough to feel concurrent
+SHARED_SLICE_INSNS = 2_000_000  # several runnable tasks: preempt often enough to feel concurrent
 CORE_SIGNALS = {Sig.SIGSEGV, Sig.SIGILL, Sig.SIGFPE, Sig.SIGABRT, Sig.SIGBUS, Sig.SIGTRAP, Sig.SIGQUIT,
                 Sig.SIGSYS, Sig.SIGXCPU, Sig.SIGXFSZ}  # fmt: skip
 SA_RESTART = 0x10000000
@@ -625,8 +625,11 @@ class Kernel:
                 return
             machine = self.load(task)
             if task.restart.pop("interrupted", False) and task.block is None:
-                # The task was asleep in a syscall at the syscall instruction.
-                if not action.flags & SA_RESTART:
+                # The task was asleep in a syscall at the syscall instruction. pause and
+                # sigsuspend never restart; sigsuspend's caller gets its own mask back.
+                if "suspend_mask" in task.restart:
+                    task.sigmask = task.restart["suspend_mask"]
+                if not action.flags & SA_RESTART or task.restart.get("no_restart"):
                     machine.reg.write(
                         x86.UC_X86_REG_RAX if machine.is64 else x86.UC_X86_REG_EAX, -errno.EINTR
                     )
@@ -707,7 +710,15 @@ class Kernel:
             except (OSError, ValueError):
                 pass
         elif timeout:
-            self.clock.sleep(int(timeout * 1e9))
+            if self.clock.mode == "frozen":
+                self.clock.sleep(int(timeout * 1e9))
+                return
+            end = time.monotonic() + timeout
+            while not self.interrupted:  # Ctrl-C must not wait for a long guest sleep
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(left, 0.05))
 
     def run(self, initial: Process) -> Process:
         """Run until ``initial`` exits; everything it left running is killed with it."""
@@ -741,7 +752,13 @@ class Kernel:
                         self._close_dead_machines()
                         continue
                 runnable = sum(1 for t in self.tasks if t.state is State.RUNNABLE)
-                stop = machine.run(SLICE_US if runnable <= 1 else SHARED_SLICE_US)
+                if runnable <= 1:
+                    stop = machine.run(SLICE_US)
+                else:
+                    # Preempting by timeout can leave Unicorn's PC at the start of a block whose
+                    # stores already ran (a re-executed `lock cmpxchg` deadlocks a mutex), so
+                    # shared CPU time is measured in instructions, which stops precisely.
+                    stop = machine.run(0, count=SHARED_SLICE_INSNS)
                 if stop is Stop.FAULT and machine.task is not None:
                     fault = machine.fault
                     sig = (

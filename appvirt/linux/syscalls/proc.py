@@ -220,6 +220,8 @@ def sys_prlimit64(t: Task, pid: int, res: int, new: int, old: int) -> int:
         if soft > hard or hard > cur_hard:
             raise SyscallError(errno.EPERM if hard > cur_hard else errno.EINVAL)
         t.proc.rlimits[res] = (soft, hard)
+        if res == RLIMIT_NOFILE:
+            t.proc.fds.limit = min(soft, 1 << 20)
     return 0
 
 
@@ -250,7 +252,11 @@ def sys_setrlimit(t: Task, res: int, ptr: int) -> int:
         soft = RLIM_INFINITY
     if hard == abi.mask:
         hard = RLIM_INFINITY
+    if soft > hard:
+        raise SyscallError(errno.EINVAL)
     t.proc.rlimits[res] = (soft, hard)
+    if res == RLIMIT_NOFILE:
+        t.proc.fds.limit = min(soft, 1 << 20)
     return 0
 
 

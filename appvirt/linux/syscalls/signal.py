@@ -143,6 +143,7 @@ def sys_rt_sigsuspend(t: Task, ptr: int, size: int) -> int:
     if "suspend_mask" not in t.restart:
         (mask,) = struct.unpack("<Q", t.proc.mem.read(ptr, 8))
         t.restart["suspend_mask"] = t.sigmask
+        t.restart["no_restart"] = True
         t.sigmask = mask & ~UNBLOCKABLE
     if t.restart.get("interrupted"):
         return -errno.EINTR
@@ -154,14 +155,15 @@ def sys_pause(t: Task) -> int:
     if t.restart.get("interrupted"):
         raise SyscallError(errno.EINTR)
     t.restart["pause"] = True
+    t.restart["no_restart"] = True
     raise Block(ready=lambda: bool((t.pending | t.proc.pending) & ~t.sigmask))
 
 
 def _targets(t: Task, pid: int) -> list[Process]:
     kernel = t.proc.kernel
     live = [p for p in kernel.processes.values() if p.alive]
-    if pid > 0:
-        found = [p for p in live if p.pid == pid]
+    if pid > 0:  # a zombie can still be signalled (to no effect), as on Linux
+        found = [p for p in kernel.processes.values() if p.pid == pid]
     elif pid == 0:
         found = [p for p in live if p.pgid == t.proc.pgid]
     elif pid == -1:

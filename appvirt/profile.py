@@ -116,7 +116,7 @@ def _abs_guest(path: str) -> str:
 
 # -- TOML profiles -----------------------------------------------------------------------------
 _TOP_KEYS = {"name", "description", "extends", "mounts", "system_mounts", "program_dir", "cwd", "environment",
-             "identity", "time", "network", "limits", "persistence", "registry"}  # fmt: skip
+             "identity", "time", "network", "limits", "persistence", "registry", "random_seed"}  # fmt: skip
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)([^\]]+)\]")
@@ -199,6 +199,7 @@ def profile_from_data(data: dict[str, Any], source: str, text: str = "") -> Prof
     prof.description = _typed(data, "description", str, bad, prof.description)
     prof.system_mounts = _typed(data, "system_mounts", bool, bad, prof.system_mounts)
     prof.network = _typed(data, "network", bool, bad, prof.network)
+    prof.random_seed = _typed(data, "random_seed", int, bad, prof.random_seed)
     if "program_dir" in data:
         prof.program_dir = _mode(data["program_dir"], "program_dir", bad)
     if "cwd" in data:

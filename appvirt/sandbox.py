@@ -17,7 +17,7 @@ from typing import IO, Any, Protocol
 
 from .core.clock import Clock
 from .core.events import Events
-from .errors import AppvirtError, NotExecutableError, ProgramNotFoundError
+from .errors import AppvirtError, LimitExceeded, NotExecutableError, ProgramNotFoundError
 from .limits import LIMIT_EXIT_CODES
 from .profile import SYSTEM_DIRS, Profile
 from .vfs.types import MountMode, MountSpec, OpenFile
@@ -169,6 +169,8 @@ class Sandbox:
                 else self._search_path(vfs, program, guest_env)
             )
             stdio = [_stream(stdin, 0, True), _stream(stdout, 1, False), _stream(stderr, 2, False)]
+            if prof.limits.output is not None:
+                _limit_output(stdio[1:], prof.limits.output)
             guest = _personality(vfs, guest_path, program)(vfs, events, prof, _clock(prof.time))
             if self.sandbox_dir is not None and hasattr(guest, "use_sandbox_dir"):
                 guest.use_sandbox_dir(self.sandbox_dir)
@@ -222,6 +224,31 @@ class Sandbox:
             except OSError:
                 continue
         raise ProgramNotFoundError(f"{name}: command not found")
+
+
+def _limit_output(streams: list[OpenFile], limit: int) -> None:
+    """Count what the guest writes to stdout and stderr together; past ``limit`` bytes the run
+    stops (LimitExceeded, exit code 153). What fits under the limit is still written."""
+    written = [0]
+    seen: set[int] = set()
+    for stream in streams:
+        if id(stream) in seen:
+            continue
+        seen.add(id(stream))
+        inner = stream.write
+
+        def write(data: bytes, inner: Callable[[bytes], int] = inner) -> int:
+            room = limit - written[0]
+            if len(data) > room:
+                if room > 0:
+                    written[0] += inner(bytes(data[:room]))
+                raise LimitExceeded("output", f"more than {limit} bytes on stdout and stderr",
+                                    LIMIT_EXIT_CODES["output"])  # fmt: skip
+            n = inner(data)
+            written[0] += n
+            return n
+
+        stream.write = write  # type: ignore[method-assign]
 
 
 def _spawn_error(program: str, err: OSError) -> AppvirtError:

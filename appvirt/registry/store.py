@@ -62,10 +62,16 @@ class RegistryStore:
     def __init__(self, folder: str | os.PathLike[str] | None) -> None:
         self.path = Path(folder) / FILE_NAME if folder is not None else None
 
-    def load(self) -> Registry:
+    def load(self, seed: Any = None) -> Registry:
+        """The stored registry; a new one (defaults, then a profile's ``[registry]`` ``seed``)
+        when there is none yet."""
         if self.path is None or not self.path.exists():
+            from .seed import apply_seed
+
             reg = Registry()
             seed_defaults(reg)
+            apply_seed(reg, seed)
+            reg.dirty = False
             return reg
         try:
             return from_json(json.loads(self.path.read_text(encoding="utf-8")))

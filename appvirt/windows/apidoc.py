@@ -46,10 +46,26 @@ program ships in its own folder (or the current folder) are loaded like on Windo
   `Software\\Classes`), case-insensitive keys and every value type, seeded with a few keys programs
   commonly read (Windows version, shell folders). Without `--sandbox` it lives for one run; with
   `--sandbox DIR` it is `DIR/registry.json`, written atomically (temporary file, fsync, rename)
-  when a run changed it.
+  when a run changed it. A profile's `[registry]` table (merged over those of the profiles it
+  extends) seeds a new registry, over the defaults (a registry already in the sandbox folder is
+  left as the program left it). It holds one table per key,
+  `[registry.'HKCU\\Software\\Vendor\\App']`, whose strings are REG_SZ, integers REG_DWORD (REG_QWORD
+  beyond 32 bits), booleans REG_DWORD 0/1, lists of strings REG_MULTI_SZ, and `"" = ...` the
+  default value.
+- **Exceptions**: an access violation (or illegal instruction, division by zero) in a 32-bit
+  program goes to the handlers registered on the `fs:[0]` chain, as RtlDispatchException calls
+  them (EXCEPTION_RECORD and CONTEXT on the stack; ExceptionContinueExecution resumes at the
+  edited CONTEXT); `RtlUnwind` calls the handlers above its target frame with
+  EXCEPTION_UNWINDING and unlinks them. 64-bit programs have no table-based (.pdata) dispatch yet.
 - **Exit status**: the program's exit code; a shell sees its low 8 bits. An unhandled exception
   ends the run with the exception code as the exit code (0xC0000005, access violation: status 5)
   and a trace line.
+- **Programs with their own C runtime** (MSVC's static libcmt, such as pip's distlib launchers
+  `t64.exe`/`t32.exe`) buffer stdio themselves: like on Windows, their stderr is unbuffered on a
+  console but fully buffered when redirected, and `ExitProcess` discards what is still in such a
+  buffer (the launcher's "Fatal error in launcher" shows on a terminal only). With a script
+  appended, a launcher gets as far as creating the job object for its Python child: Windows
+  programs cannot start processes yet.
 - **Unimplemented** exports (declared below without an implementation, or not declared at all)
   return the documented failure of their return type (FALSE/NULL, `INVALID_HANDLE_VALUE`,
   `ERROR_CALL_NOT_IMPLEMENTED` for registry-style status codes), set the last error to

@@ -52,8 +52,14 @@ def stub_bytes(is64: bool, api_id: int, api: Api, scratch: int = 0) -> bytes:
     On i386 a function returning a double leaves it in st(0): its stub loads the value the handler
     stored at ``scratch`` (``fld qword [scratch]``) before returning.
     """
+    # The sentinel a callback returns to keeps the callback's result (which ``mov eax, ID`` is
+    # about to overwrite) in a register the trap leaves alone: R10 on x64, ECX on i386.
+    keep = api.name == "__callback_return"
     if is64:
-        code = b"\xb8" + struct.pack("<I", api_id) + b"\x0f\x05\xc3"
+        code = b"\x49\x89\xc2" if keep else b""  # mov r10, rax
+        code += b"\xb8" + struct.pack("<I", api_id) + b"\x0f\x05\xc3"
+    elif keep:
+        code = b"\x89\xc1\xb8" + struct.pack("<I", api_id) + b"\x0f\x34\xc3"  # mov ecx, eax
     else:
         pop = 0 if api.conv is CDECL or api.variadic else 4 * api.slots32()
         tail = b"\xc2" + struct.pack("<H", pop) if pop else b"\xc3"

@@ -91,6 +91,7 @@ class WinProcess:
         self.state: dict[str, Any] = {}  # per-DLL state (msvcrt stdio, locale ...), by name
         self.atexit: list[int] = []
         self.callback_returned = False
+        self.callback_result = 0
         self.heaps: dict[int, Heap] = {}
         self.time_limit = profile.limits.time
         self.start_ns = time.monotonic_ns()
@@ -326,7 +327,7 @@ class WinProcess:
                     break
                 begin = self.machine.pc  # an inner stop ended this run early: resume
             self.callback_returned = False
-            result = self.machine.reg.read(x86.UC_X86_REG_RAX if self.is64 else x86.UC_X86_REG_EAX)
+            result = self.callback_result
         finally:
             uc.context_restore(ctx)
         return result
@@ -366,7 +367,10 @@ class WinProcess:
         while True:
             stop = machine.run(SLICE_US)
             if stop is Stop.FAULT:
-                raise GuestCrash(_fault_status(machine.fault), machine.fault_addr)
+                # A handler that resumes at the same fault forever is cut by the checks below.
+                status = _fault_status(machine.fault)
+                if not self._offer_exception(status, machine.fault_addr):
+                    raise GuestCrash(status, machine.fault_addr)
             if self.exit_code is not None:
                 raise ProcessExit(self.exit_code)
             if self.crash is not None:
@@ -376,6 +380,14 @@ class WinProcess:
                 raise ProcessExit(0xC000013A)  # STATUS_CONTROL_C_EXIT
             if deadline is not None and time.monotonic() > deadline:
                 raise LimitExceeded("time", f"{self.time_limit:g} s of wall time", 152)
+
+    def _offer_exception(self, status: int, address: int) -> bool:
+        """A fault stopped the CPU: True when a guest exception handler took it (resume)."""
+        from .seh import dispatch_exception
+
+        if self.exit_code is not None or self.crash is not None:
+            return False
+        return dispatch_exception(self, status, address)
 
     def set_fs_teb(self) -> None:
         """i386: FS selects a GDT descriptor whose base is the TEB (x64 uses GS_BASE)."""

@@ -15,7 +15,13 @@ from .decl import UINT, VOID, winapi
 
 @winapi("appvirt", "__callback_return", ret=VOID)
 def callback_return(proc: Any) -> None:
-    """A callback returned here: end the nested run that called it (see WinProcess.call)."""
+    """A callback returned here: end the nested run that called it (see WinProcess.call).
+
+    The stub copied the callback's result to R10 (x64) or ECX (i386) before this trap."""
+    from unicorn import x86_const as x86
+
+    reg = x86.UC_X86_REG_R10 if proc.is64 else x86.UC_X86_REG_ECX
+    proc.callback_result = proc.uc.reg_read(reg)
     proc.callback_returned = True
     proc.machine.request_stop()
 

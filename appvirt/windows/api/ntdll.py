@@ -79,9 +79,11 @@ def RaiseException(proc: Any, code: int, flags: int, nargs: int, args: int) -> N
 
 @winapi("ntdll", args=(PTR, PTR, PTR, PTR), ret=VOID)
 def RtlUnwind(proc: Any, target: int, ip: int, record: int, value: int) -> None:
-    """i386 unwinding to a frame: the SEH chain is cut back to ``target``."""
-    if not proc.is64 and target:
-        proc.mem.poke(proc.blocks.teb, struct.pack("<I", target))
+    """i386: call every exception handler above ``target`` with EXCEPTION_UNWINDING and unlink it."""
+    if not proc.is64:
+        from ..seh32 import unwind_x86
+
+        unwind_x86(proc, target, record)
 
 
 @winapi("ntdll", args=(PTR, PTR, PTR, PTR, PTR, PTR), ret=VOID)

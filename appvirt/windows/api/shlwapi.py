@@ -112,3 +112,50 @@ def PathAppendA(proc: Any, path: int, more: int) -> int:
 def PathAppendW(proc: Any, path: int, more: int) -> int:
     _combine(proc, path, path, more, True)
     return 1
+
+
+def _fold(text: str) -> str:
+    """Lower case, one character for one (a few characters lower to two: those stay as they are)."""
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
+def _str_str(proc: Any, hay: int, needle: int, wide: bool, fold: bool) -> int:
+    if not hay or not needle:
+        return 0
+    if wide:
+        text, find = proc.read_wstr(hay), proc.read_wstr(needle)
+    else:
+        text = proc.read_bytes0(hay).decode("cp1252", "surrogateescape")
+        find = proc.read_bytes0(needle).decode("cp1252", "surrogateescape")
+    if not find:
+        return 0
+    if fold:
+        text, find = _fold(text), _fold(find)
+    at = text.find(find)
+    if at < 0:
+        return 0
+    if wide:
+        return int(hay + len(text[:at].encode("utf-16-le", "surrogatepass")))
+    return int(hay + at)
+
+
+@winapi("shlwapi", args=(PTR, PTR), ret=PTR)
+def StrStrA(proc: Any, hay: int, needle: int) -> int:
+    """The first occurrence of ``needle`` in ``hay`` (NULL when absent or ``needle`` is empty)."""
+    return _str_str(proc, hay, needle, False, False)
+
+
+@winapi("shlwapi", args=(PTR, PTR), ret=PTR)
+def StrStrW(proc: Any, hay: int, needle: int) -> int:
+    return _str_str(proc, hay, needle, True, False)
+
+
+@winapi("shlwapi", args=(PTR, PTR), ret=PTR)
+def StrStrIA(proc: Any, hay: int, needle: int) -> int:
+    """StrStrA ignoring case."""
+    return _str_str(proc, hay, needle, False, True)
+
+
+@winapi("shlwapi", args=(PTR, PTR), ret=PTR)
+def StrStrIW(proc: Any, hay: int, needle: int) -> int:
+    return _str_str(proc, hay, needle, True, True)

@@ -33,6 +33,7 @@ from .sigframe import deliver_frame
 from .signals import DEFAULT_IGNORE, DEFAULT_STOP, EXCEPTION_SIGNAL, Sig
 from .syscall import HANDLERS, SIGNED_INT, SIGNED_LONG, Handler, SyscallError
 from .task import Block, Process, SigAction, State, Task
+from .watchdog import Watchdog, next_deadline
 
 SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked between them)
 SHARED_SLICE_INSNS = 2_000_000  # several runnable tasks: preempt often enough to feel concurrent
@@ -134,6 +135,7 @@ class Kernel:
         self.resched = False
         self.interrupted = False
         self.foreground_pgid = 0
+        self.use_watchdog = True  # lone tasks run without timeouts (see watchdog.py)
         self._dead_machines: list[Machine] = []
         self._counts: dict[Machine, tuple[list[int], dict[int, str]]] = {}
         self._rr = 0
@@ -723,6 +725,10 @@ class Kernel:
     def run(self, initial: Process) -> Process:
         """Run until ``initial`` exits; everything it left running is killed with it."""
         deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
+        watchdog = Watchdog() if self.use_watchdog else None
+        if watchdog is not None and not watchdog.active:
+            watchdog.close()
+            watchdog = None
         try:
             while initial.alive:
                 self._timers()
@@ -752,7 +758,13 @@ class Kernel:
                         self._close_dead_machines()
                         continue
                 runnable = sum(1 for t in self.tasks if t.state is State.RUNNABLE)
-                if runnable <= 1:
+                if runnable <= 1 and watchdog is not None:
+                    watchdog.arm(machine.uch, next_deadline(self, deadline))
+                    try:
+                        stop = machine.run(0)
+                    finally:
+                        watchdog.disarm()
+                elif runnable <= 1:
                     stop = machine.run(SLICE_US)
                 else:
                     # Preempting by timeout can leave Unicorn's PC at the start of a block whose
@@ -769,6 +781,8 @@ class Kernel:
                     self.force_signal(machine.task, sig)
                 self._close_dead_machines()
         finally:
+            if watchdog is not None:
+                watchdog.close()
             self._close_dead_machines()
         return initial
 

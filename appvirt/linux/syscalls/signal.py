@@ -121,11 +121,11 @@ def sys_sigaltstack(t: Task, new: int, old: int) -> int:
     size = struct.calcsize(fmt)
     if old:
         sp, flags, ss_size = t.altstack
-        values = (sp, flags, 0, ss_size) if abi.is64 else (sp, flags, ss_size)
-        t.proc.mem.write(old, struct.pack(fmt, *values))
+        out: tuple[int, ...] = (sp, flags, 0, ss_size) if abi.is64 else (sp, flags, ss_size)
+        t.proc.mem.write(old, struct.pack(fmt, *out))
     if new:
-        values = struct.unpack(fmt, t.proc.mem.read(new, size))
-        sp, flags, ss_size = (values[0], values[1], values[3]) if abi.is64 else values
+        raw: tuple[int, ...] = struct.unpack(fmt, t.proc.mem.read(new, size))
+        sp, flags, ss_size = (raw[0], raw[1], raw[3]) if abi.is64 else (raw[0], raw[1], raw[2])
         if flags & ~2:
             raise SyscallError(errno.EINVAL)
         t.altstack = (sp, flags, ss_size)

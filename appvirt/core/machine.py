@@ -105,6 +105,11 @@ class Cpu:
         self.depth = 0  # nested emu_start calls in progress (0: not inside the emulator)
 
     # -- hooks ------------------------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        """A trap callback raised: stop the run; ``run`` re-raises ``exc``."""
+        self._error = exc
+        uclib.emu_stop(self.uch)
+
     def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap a trap callback: an exception stops the run and is re-raised by ``run``."""
 
@@ -112,49 +117,34 @@ class Cpu:
             try:
                 return fn(*args)
             except BaseException as exc:  # noqa: BLE001 - re-raised from run()
-                self._error = exc
-                uclib.emu_stop(self.uch)
+                self._fail(exc)
                 return False
 
         return guarded
 
-    def on_syscall(self, fn: Callable[[], None], resume_pc: bool = False) -> None:
-        """x86-64 SYSCALL instruction.
-
-        Inside the hook Unicorn still reports the SYSCALL instruction's own address and steps past
-        it (2 bytes) after the hook returns. With ``resume_pc`` the ``pc`` property hides that and
-        always means "where the guest resumes", which is what a kernel that saves, restarts or
-        redirects threads from inside the hook needs.
-        """
-        if resume_pc:
-            inner = fn
-
-            def biased() -> None:
-                self.pc_bias = 2
-                try:
-                    inner()
-                finally:
-                    self.pc_bias = 0
-
-            fn = biased
+    def on_syscall(self, fn: Callable[[], None]) -> None:
+        """x86-64 SYSCALL instruction; inside ``fn`` the PC is still the instruction's own."""
         self._hooks.append(uclib.hook_syscall(self.uch, x86.UC_X86_INS_SYSCALL, self._guard(fn)))
 
     def on_syscall_fast(self, fn: Callable[[], None]) -> None:
-        """SYSCALL hook for the hot path: ``pc`` means the resume PC inside ``fn`` (as with
-        ``on_syscall(resume_pc=True)``) with one wrapper frame instead of three."""
-        uch = self.uch
+        """SYSCALL hook for the hot path, with one wrapper frame.
+
+        Inside the hook Unicorn still reports the SYSCALL instruction's own address and steps past
+        it (2 bytes) after the hook returns; here the ``pc`` property hides that and always means
+        "where the guest resumes", which is what a kernel that saves, restarts or redirects threads
+        from inside the hook needs.
+        """
 
         def entry(_uc: int, _user: int) -> None:
             self.pc_bias = 2
             try:
                 fn()
             except BaseException as exc:  # noqa: BLE001 - re-raised from run()
-                self._error = exc
-                uclib.emu_stop(uch)
+                self._fail(exc)
             finally:
                 self.pc_bias = 0
 
-        self._hooks.append(uclib.hook_syscall_raw(uch, x86.UC_X86_INS_SYSCALL, entry))
+        self._hooks.append(uclib.hook_syscall_raw(self.uch, x86.UC_X86_INS_SYSCALL, entry))
 
     def on_sysenter(self, fn: Callable[[], None]) -> None:
         """i386 SYSENTER instruction (Windows API stubs; served in place, EIP after it)."""
@@ -166,16 +156,14 @@ class Cpu:
 
     def on_interrupt_fast(self, fn: Callable[[int], None]) -> None:
         """``on_interrupt`` with one wrapper frame (i386 ``int 0x80`` system calls are hot)."""
-        uch = self.uch
 
         def entry(_uc: int, intno: int, _user: int) -> None:
             try:
                 fn(intno)
             except BaseException as exc:  # noqa: BLE001 - re-raised from run()
-                self._error = exc
-                uclib.emu_stop(uch)
+                self._fail(exc)
 
-        self._hooks.append(uclib.hook_interrupt_raw(uch, entry))
+        self._hooks.append(uclib.hook_interrupt_raw(self.uch, entry))
 
     def on_invalid(self, fn: Callable[[], bool]) -> None:
         self._hooks.append(uclib.hook_invalid(self.uch, self._guard(fn)))
@@ -219,12 +207,16 @@ class Cpu:
     def run(self, timeout_us: int = 0, count: int = 0) -> Stop:
         """Run from the current PC until a handler stops, a fault, ``timeout_us`` passes, or (when
         ``count`` is set) that many instructions ran."""
-        self.stop_requested = False
         self.fault = None
+        return self._drive(None, self.until, timeout_us, count)
+
+    def _drive(self, begin: int | None, until: int, timeout_us: int, count: int) -> Stop:
+        """One ``emu_start`` (from the current PC when ``begin`` is None) and why it ended; a
+        handler's exception is re-raised here."""
+        self.stop_requested = False
         self._before_run()
-        pc = self.pc
         try:
-            self._emu(pc, self.until, timeout_us, count)
+            self._emu(self.pc if begin is None else begin, until, timeout_us, count)
         except UcError as err:
             if self._error is not None:
                 error, self._error = self._error, None
@@ -249,24 +241,7 @@ class Cpu:
         fault returns Stop.FAULT; a stop request returns Stop.REQUESTED (the caller then stops the
         outer run too); reaching ``until`` returns Stop.SLICE.
         """
-        self.stop_requested = False
-        self._before_run()
-        try:
-            self._emu(begin, until, 0, 0)
-        except UcError as err:
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error from None
-            self.fault = _FAULT_OF.get(err.errno, Fault.OTHER)
-            self.fault_errno = err.errno
-            self.fault_addr = self.pc
-            return Stop.FAULT
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        if self.stop_requested:
-            return Stop.REQUESTED
-        return Stop.SLICE
+        return self._drive(begin, until, 0, 0)
 
     def _release(self) -> None:
         """Subclasses free what they own beside the Unicorn instance."""

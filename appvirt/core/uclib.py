@@ -146,78 +146,46 @@ def emu_stop(uch: int) -> None:
     _lib.uc_emu_stop(uch)
 
 
-def hook_syscall(uch: int, insn: int, fn: Callable[[], None]) -> tuple[int, Any]:
-    """Register ``fn()`` for a SYSCALL/SYSENTER instruction; returns (hook handle, keep-alive)."""
-
-    def trampoline(_uc: int, _user: int) -> None:
-        fn()
-
-    cb = SYSCALL_CB(trampoline)
+def _add(uch: int, kind: int, cb: Any, begin: int, end: int, insn: int | None = None) -> int:
+    """``uc_hook_add`` for a ready ctypes callback; returns the hook handle."""
     hh = ctypes.c_size_t(0)
-    err = _hook_add_insn(
-        uch, ctypes.byref(hh), UC_HOOK_INSN, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0, insn
-    )
+    ptr = ctypes.cast(cb, ctypes.c_void_p)
+    if insn is None:
+        err = _hook_add_plain(uch, ctypes.byref(hh), kind, ptr, None, begin, end)
+    else:
+        err = _hook_add_insn(uch, ctypes.byref(hh), kind, ptr, None, begin, end, insn)
     if err:
-        raise RuntimeError(f"uc_hook_add(INSN) failed: {err}")
-    return hh.value, cb
+        raise RuntimeError(f"uc_hook_add({kind:#x}) failed: {err}")
+    return hh.value
 
 
 def hook_syscall_raw(uch: int, insn: int, fn: Callable[[int, int], None]) -> tuple[int, Any]:
-    """Like ``hook_syscall`` but ``fn(uc, user)`` is the ctypes callback itself (one Python frame
-    less per call); it must never raise."""
+    """Register ``fn(uc, user)`` itself as the ctypes callback of a SYSCALL/SYSENTER instruction
+    (the hot path: no extra Python frame); it must never raise. Returns (handle, keep-alive)."""
     cb = SYSCALL_CB(fn)
-    hh = ctypes.c_size_t(0)
-    err = _hook_add_insn(
-        uch, ctypes.byref(hh), UC_HOOK_INSN, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0, insn
-    )
-    if err:
-        raise RuntimeError(f"uc_hook_add(INSN) failed: {err}")
-    return hh.value, cb
+    return _add(uch, UC_HOOK_INSN, cb, 1, 0, insn), cb
+
+
+def hook_syscall(uch: int, insn: int, fn: Callable[[], None]) -> tuple[int, Any]:
+    """Register ``fn()`` for a SYSCALL/SYSENTER instruction; returns (hook handle, keep-alive)."""
+    return hook_syscall_raw(uch, insn, lambda _uc, _user: fn())
 
 
 def hook_interrupt_raw(uch: int, fn: Callable[[int, int, int], None]) -> tuple[int, Any]:
-    """Like ``hook_interrupt`` but ``fn(uc, intno, user)`` is the ctypes callback itself; it must
-    never raise."""
+    """Register ``fn(uc, intno, user)`` itself as the interrupt callback; it must never raise."""
     cb = INTR_CB(fn)
-    hh = ctypes.c_size_t(0)
-    err = _hook_add_plain(
-        uch, ctypes.byref(hh), UC_HOOK_INTR, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0
-    )
-    if err:
-        raise RuntimeError(f"uc_hook_add(INTR) failed: {err}")
-    return hh.value, cb
+    return _add(uch, UC_HOOK_INTR, cb, 1, 0), cb
 
 
 def hook_interrupt(uch: int, fn: Callable[[int], None]) -> tuple[int, Any]:
     """Register ``fn(intno)`` for every interrupt and CPU exception."""
-
-    def trampoline(_uc: int, intno: int, _user: int) -> None:
-        fn(intno)
-
-    cb = INTR_CB(trampoline)
-    hh = ctypes.c_size_t(0)
-    err = _hook_add_plain(
-        uch, ctypes.byref(hh), UC_HOOK_INTR, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0
-    )
-    if err:
-        raise RuntimeError(f"uc_hook_add(INTR) failed: {err}")
-    return hh.value, cb
+    return hook_interrupt_raw(uch, lambda _uc, intno, _user: fn(intno))
 
 
 def hook_invalid(uch: int, fn: Callable[[], bool]) -> tuple[int, Any]:
     """Register ``fn()`` for invalid instructions; it returns True when it handled one."""
-
-    def trampoline(_uc: int, _user: int) -> bool:
-        return fn()
-
-    cb = INVALID_CB(trampoline)
-    hh = ctypes.c_size_t(0)
-    err = _hook_add_plain(
-        uch, ctypes.byref(hh), UC_HOOK_INSN_INVALID, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0
-    )
-    if err:
-        raise RuntimeError(f"uc_hook_add(INSN_INVALID) failed: {err}")
-    return hh.value, cb
+    cb = INVALID_CB(lambda _uc, _user: fn())
+    return _add(uch, UC_HOOK_INSN_INVALID, cb, 1, 0), cb
 
 
 def hook_del(uch: int, hh: int) -> None:
@@ -245,18 +213,6 @@ MEM_EVENT_CB = ctypes.CFUNCTYPE(
 
 UC_HOOK_CODE = 1 << 2
 UC_HOOK_MEM_WRITE_PROT = 1 << 8
-
-
-def _add(uch: int, kind: int, cb: Any, begin: int, end: int, insn: int | None = None) -> int:
-    hh = ctypes.c_size_t(0)
-    ptr = ctypes.cast(cb, ctypes.c_void_p)
-    if insn is None:
-        err = _hook_add_plain(uch, ctypes.byref(hh), kind, ptr, None, begin, end)
-    else:
-        err = _hook_add_insn(uch, ctypes.byref(hh), kind, ptr, None, begin, end, insn)
-    if err:
-        raise RuntimeError(f"uc_hook_add({kind:#x}) failed: {err}")
-    return hh.value
 
 
 def hook_port_in(uch: int, insn: int, fn: Callable[[int, int], int]) -> tuple[int, Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,42 @@ def tree_digest(path: Path) -> str:
             elif os.path.islink(full):
                 h.update(os.readlink(full).encode())
     return h.hexdigest()
+
+
+def guest_then_native(
+    argv: list[str], folder: Path, pristine: Path, stdin: bytes = b""
+) -> tuple[Outcome, Outcome]:
+    """Run ``argv`` under appvirt in ``folder`` (which must stay unchanged: it is copy-on-write),
+    then natively in the same folder, so paths and file times match; a native run that wrote
+    into the folder is undone from ``pristine`` for the next case."""
+    before = tree_digest(folder)
+    guest = run_guest(argv, folder, stdin)
+    assert tree_digest(folder) == before, "the guest changed the host folder"
+    native = run_native(argv, folder, stdin)
+    if tree_digest(folder) != before:
+        shutil.rmtree(folder)
+        shutil.copytree(pristine, folder, symlinks=True)
+    return guest, native
+
+
+def pristine_copy(folder: Path) -> Path:
+    """A copy of a fixture folder to restore it from (see ``guest_then_native``)."""
+    copy = folder.parent / (folder.name + "-pristine")
+    shutil.copytree(folder, copy, symlinks=True)
+    return copy
+
+
+def write_tar(path: Path) -> None:
+    """A small ustar archive with fixed names, owners and times."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in (("t/a.txt", b"A\n"), ("t/b.txt", b"BB\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_600_000_000
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(buf.getvalue())
 
 
 def sample(name: str) -> str:

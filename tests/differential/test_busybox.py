@@ -7,14 +7,12 @@ unchanged afterwards), then natively in the same folder, so paths and file times
 from __future__ import annotations
 
 import gzip
-import io
 import random
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
-from helpers import BUSYBOX, run_guest, run_native, tree_digest
+from helpers import BUSYBOX, guest_then_native, pristine_copy, write_tar
 
 WORDS = "pear\napple\nfig\nbanana\napple\ncherry\nfig\ndate\n"
 NUMS = "10\n2\n33\n4\n-5\n100\n7\n"
@@ -118,57 +116,26 @@ def fixture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (sub / "one.txt").write_text("1\n")
     (sub / "deeper" / "two.txt").write_text("2\n")
     (sub / "deeper" / "three.dat").write_text("3\n")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in (("t/a.txt", b"A\n"), ("t/b.txt", b"BB\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 1_600_000_000
-            info.uname = info.gname = "root"
-            tar.addfile(info, io.BytesIO(data))
-    (d / "archive.tar").write_bytes(buf.getvalue())
+    write_tar(d / "archive.tar")
     for path in d.rglob("*"):
         if path.is_file():
             path.chmod(0o644)
     return d
 
 
+@pytest.fixture(scope="module")
+def pristine(fixture_dir: Path) -> Path:
+    return pristine_copy(fixture_dir)
+
+
 @pytest.mark.skipif(shutil.which(BUSYBOX) is None, reason="busybox-static not installed")
 @pytest.mark.parametrize("argv,stdin,unordered", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_applet_matches_native(
-    fixture_dir: Path, argv: list[str], stdin: bytes, unordered: bool
+    fixture_dir: Path, pristine: Path, argv: list[str], stdin: bytes, unordered: bool
 ) -> None:
-    before = tree_digest(fixture_dir)
-    guest = run_guest([BUSYBOX, *argv], fixture_dir, stdin)
-    assert tree_digest(fixture_dir) == before, "the guest changed the host folder"
-    work = fixture_dir.parent / (fixture_dir.name + "-native")
-    if work.exists():
-        shutil.rmtree(work)
-    native = run_native([BUSYBOX, *argv], fixture_dir, stdin)
-    # native runs may write (touch, mkdir ...): undo that for the next case
-    _restore(fixture_dir, before)
+    guest, native = guest_then_native([BUSYBOX, *argv], fixture_dir, pristine, stdin)
     assert guest.status == native.status, guest.stderr.decode(errors="replace")
     if unordered:
         assert sorted(guest.stdout.splitlines()) == sorted(native.stdout.splitlines())
     else:
         assert guest.stdout == native.stdout
-
-
-_PRISTINE: dict[str, Path] = {}
-
-
-def _restore(d: Path, digest: str) -> None:
-    """Put the fixture folder back as it was before a native run that wrote into it."""
-    key = str(d)
-    if key not in _PRISTINE:
-        return
-    if tree_digest(d) != digest:
-        shutil.rmtree(d)
-        shutil.copytree(_PRISTINE[key], d, symlinks=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _pristine_copy(fixture_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
-    copy = tmp_path_factory.mktemp("pristine") / "busybox"
-    shutil.copytree(fixture_dir, copy, symlinks=True)
-    _PRISTINE[str(fixture_dir)] = copy

@@ -10,15 +10,12 @@ must be identical.
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import random
-import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
-from helpers import run_guest, run_native, tree_digest
+from helpers import guest_then_native, pristine_copy, write_tar
 
 WORDS = "pear\napple\nfig\nbanana\napple\ncherry\nfig\ndate\napple\n"
 NUMS = "10\n2\n33\n4\n-5\n100\n7\n"
@@ -138,15 +135,7 @@ def fixture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "sub" / "one.txt").write_text("one\n")
     (d / "sub" / "deeper" / "two.txt").write_text("two\n")
     (d / "sub" / "deeper" / "three.dat").write_text("3\n")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in (("t/a.txt", b"A\n"), ("t/b.txt", b"BB\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 1_600_000_000
-            info.uname = info.gname = "root"
-            tar.addfile(info, io.BytesIO(data))
-    (d / "archive.tar").write_bytes(buf.getvalue())
+    write_tar(d / "archive.tar")
     for path in d.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     os.symlink("words.txt", d / "link.txt")
@@ -155,19 +144,11 @@ def fixture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def pristine(fixture_dir: Path) -> Path:
-    copy = fixture_dir.parent / "pristine"
-    shutil.copytree(fixture_dir, copy, symlinks=True)
-    return copy
+    return pristine_copy(fixture_dir)
 
 
 @pytest.mark.parametrize("argv", [c[1] for c in CASES], ids=[c[0] for c in CASES])
 def test_program_matches_native(fixture_dir: Path, pristine: Path, argv: list[str]) -> None:
-    before = tree_digest(fixture_dir)
-    guest = run_guest(argv, fixture_dir)
-    assert tree_digest(fixture_dir) == before, "the guest changed the host folder"
-    native = run_native(argv, fixture_dir)
-    if tree_digest(fixture_dir) != before:  # the native run wrote files: put the folder back
-        shutil.rmtree(fixture_dir)
-        shutil.copytree(pristine, fixture_dir, symlinks=True)
+    guest, native = guest_then_native(argv, fixture_dir, pristine)
     assert guest.status == native.status, guest.stderr.decode(errors="replace")
     assert guest.stdout == native.stdout, guest.stderr.decode(errors="replace")

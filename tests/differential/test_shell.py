@@ -9,11 +9,10 @@ times or directory order (find output is sorted).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from helpers import BUSYBOX, run_guest, run_native, tree_digest
+from helpers import BUSYBOX, guest_then_native, pristine_copy
 
 WORDS = "pear\napple\nfig\nbanana\napple\ncherry\nfig\ndate\napple\n"
 NUMS = "10\n2\n33\n4\n-5\n100\n7\n"
@@ -174,20 +173,12 @@ def fixture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def pristine(fixture_dir: Path) -> Path:
-    copy = fixture_dir.parent / "pristine"
-    shutil.copytree(fixture_dir, copy, symlinks=True)
-    return copy
+    return pristine_copy(fixture_dir)
 
 
 @pytest.mark.parametrize("script", [c[1] for c in CASES], ids=[c[0] for c in CASES])
 def test_script_matches_native(fixture_dir: Path, pristine: Path, script: str) -> None:
     argv = [BUSYBOX, "sh", "-c", script]
-    before = tree_digest(fixture_dir)
-    guest = run_guest(argv, fixture_dir)
-    assert tree_digest(fixture_dir) == before, "the guest changed the host folder"
-    native = run_native(argv, fixture_dir)
-    if tree_digest(fixture_dir) != before:  # the native run wrote files: put the folder back
-        shutil.rmtree(fixture_dir)
-        shutil.copytree(pristine, fixture_dir, symlinks=True)
+    guest, native = guest_then_native(argv, fixture_dir, pristine)
     assert guest.status == native.status, guest.stderr.decode(errors="replace")
     assert guest.stdout == native.stdout, guest.stderr.decode(errors="replace")

@@ -356,21 +356,6 @@ class Machine(Cpu):
     def set_gs_base(self, value: int) -> None:
         self.uc.reg_write(x86.UC_X86_REG_GS_BASE, value)
 
-    def spurious_fault(self, intno: int) -> bool:
-        """True for a fault Unicorn raised on its own after ``mem_unmap`` (ignore it).
-
-        Unicorn 2.1.4 leaves a #PF for an address unmapped from inside a hook pending in the vCPU
-        and delivers it at the next stop (a second one turns it into #DF). Such a fault names an
-        address we unmapped on purpose; a real fault re-executes and is reported again anyway.
-        """
-        if intno not in (8, 14) or not self.mem.spurious_faults:
-            return False
-        cr2 = self.uc.reg_read(x86.UC_X86_REG_CR2)
-        if cr2 in self.mem.spurious_faults:
-            self.mem.spurious_faults.clear()
-            return True
-        return False
-
     def _before_run(self) -> None:
         if self.depth == 0:  # never from inside a hook (see AddressSpace.release_stale)
             self.mem.release_stale()

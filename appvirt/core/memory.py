@@ -115,7 +115,6 @@ class AddressSpace:
         self.brk = 0
         self.tables = PageTables(self._phys_write, self._map_arena, layout.arena, layout.pae32)
         self._tlb_dirty = False
-        self.spurious_faults: set[int] = set()
         self._stale: list[tuple[int, int]] = []  # unmapped ranges whose Unicorn backing remains
 
     # -- backing and tables ---------------------------------------------------------------------

@@ -318,8 +318,6 @@ class Kernel:
                     return
                 serve()
                 return
-            if machine.spurious_fault(intno):
-                return
             kernel.force_signal(machine.task, EXCEPTION_SIGNAL.get(intno, Sig.SIGSEGV))
 
         def invalid() -> bool:

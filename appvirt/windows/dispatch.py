@@ -169,8 +169,6 @@ def install_traps(proc: Any) -> None:
         reg.write(ret_reg, int(ret) & mask)
 
     def interrupt(intno: int) -> None:
-        if machine.spurious_fault(intno):
-            return
         status = EXCEPTION_STATUS.get(intno, 0xC0000005)
         from .seh import dispatch_exception
 

@@ -16,20 +16,15 @@ from dataclasses import dataclass, field
 from unicorn import x86_const as x86
 
 from ..core.cpustate import CS, SS, CpuContext, Segment
+from ..core.machine import CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER, EFER_NXE
 from ..core.pagetables import PageFault, Paging, Translation
 from ..core.sysmachine import RESET_CR0, SystemMachine
 from .mmu import PAGE, GuestMemory, GuestMemoryError
 
-CR0_PE = 1
 CR0_TS = 1 << 3
-CR0_WP = 1 << 16
-CR0_PG = 1 << 31
 CR4_PSE = 1 << 4
-CR4_PAE = 1 << 5
-EFER = 0xC0000080
 EFER_LME = 1 << 8
 EFER_LMA = 1 << 10
-EFER_NXE = 1 << 11
 FLAG_IF = 1 << 9
 FLAG_TF = 1 << 8
 FLAG_NT = 1 << 14

@@ -101,8 +101,16 @@ class _TraceOption(click.Option):
     metavar="KEY=VALUE,...",
     help="memory, time, instructions, processes, files, disk, output.",
 )
-@click.option("--sandbox", "sandbox_dir", type=click.Path(file_okay=False), default=None,
-              help="Keep state between runs in this folder (the Windows registry).")  # fmt: skip
+@click.option(
+    "--sandbox",
+    "sandbox_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep what the program changes (files, Windows registry) in this folder.",
+)
+@click.option("--persist", type=click.Choice(["discard", "sandbox", "commit"]), default=None,
+              help="Override the profile's persistence: discard, keep in the sandbox, or commit "
+                   "to the host when the program exits.")  # fmt: skip
 @click.argument("program")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(
@@ -113,6 +121,7 @@ def run(
     envs: tuple[str, ...],
     limits: tuple[str, ...],
     sandbox_dir: str | None,
+    persist: str | None,
     program: str,
     args: tuple[str, ...],
 ) -> None:
@@ -129,6 +138,10 @@ def run(
         profile = profile.with_limits(lim)
     if mounts:
         profile = profile.with_mounts([parse_mount(m) for m in mounts])
+    if persist:
+        from dataclasses import replace
+
+        profile = replace(profile, persistence=persist)
     extra_env: dict[str, str] = {}
     for item in envs:
         if "=" in item:
@@ -189,7 +202,7 @@ def _add_personality_commands() -> None:
     import importlib
 
     for module, name in (("appvirt.windows.cli", "reg"), ("appvirt.system.cli", "vm"),
-                         ("appvirt.profiles_cli", "profiles")):  # fmt: skip
+                         ("appvirt.profiles_cli", "profiles"), ("appvirt.persist.cli", "sandbox")):  # fmt: skip
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError:

@@ -54,6 +54,13 @@ class Profile:
     random_seed: int | None = None
     network: bool = False
     limits: Limits = field(default_factory=Limits)
+    # discard: nothing outlives the run; sandbox: kept in the sandbox folder (if the run has one);
+    # commit: written through to the host when the program exits normally.
+    persistence: str = "sandbox"
+    sandbox: str | None = None  # default sandbox folder template ({program}, {data}, ~)
+    registry: dict[str, Any] | None = None  # seeds for a new Windows registry (registry/seed.py)
+    username: str = "appvirt"  # Windows: GetUserName, %USERNAME%, C:\\Users\\<name>
+    computer_name: str = "APPVIRT"  # Windows: GetComputerName, %COMPUTERNAME%
     source: str = "<built-in>"
 
     @classmethod
@@ -116,7 +123,9 @@ def _abs_guest(path: str) -> str:
 
 # -- TOML profiles -----------------------------------------------------------------------------
 _TOP_KEYS = {"name", "description", "extends", "mounts", "system_mounts", "program_dir", "cwd", "environment",
-             "identity", "time", "network", "limits", "persistence", "registry", "random_seed"}  # fmt: skip
+             "identity", "time", "network", "limits", "persistence", "sandbox", "registry",
+             "random_seed"}  # fmt: skip
+PERSISTENCE = ("discard", "sandbox", "commit")
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)([^\]]+)\]")
@@ -199,6 +208,8 @@ def profile_from_data(data: dict[str, Any], source: str, text: str = "") -> Prof
     prof.description = _typed(data, "description", str, bad, prof.description)
     prof.system_mounts = _typed(data, "system_mounts", bool, bad, prof.system_mounts)
     prof.network = _typed(data, "network", bool, bad, prof.network)
+    if prof.network:
+        raise bad("network", "guests have no network in appvirt: only false is accepted")
     prof.random_seed = _typed(data, "random_seed", int, bad, prof.random_seed)
     if "program_dir" in data:
         prof.program_dir = _mode(data["program_dir"], "program_dir", bad)
@@ -249,12 +260,26 @@ def profile_from_data(data: dict[str, Any], source: str, text: str = "") -> Prof
             if not isinstance(value, str):
                 raise bad("identity.hostname", "must be a string")
             prof.hostname = value
-        elif key not in ("username", "computer_name"):
+        elif key in ("username", "computer_name"):
+            if not isinstance(value, str) or not value:
+                raise bad(f"identity.{key}", "must be a non-empty string")
+            setattr(prof, key, value)
+        else:
             raise bad(f"identity.{key}", "unknown key")
     if "time" in data:
         prof.time = _typed(data, "time", str, bad, "real")
         if not re.match(r"^(real|offset:-?\d+|frozen:\d+)$", prof.time):
             raise bad("time", "use real, offset:SECONDS or frozen:EPOCH_SECONDS")
+    if "persistence" in data:
+        prof.persistence = _typed(data, "persistence", str, bad, prof.persistence)
+        if prof.persistence not in PERSISTENCE:
+            raise bad("persistence", "must be one of discard, sandbox, commit")
+    prof.sandbox = _typed(data, "sandbox", str, bad, prof.sandbox)
+    if "registry" in data:
+        if not isinstance(data["registry"], dict):
+            raise bad("registry", "must be a table")
+        prof.registry = _merge_tables(prof.registry or {}, data["registry"])
+        _check_registry(data["registry"], bad)
     limits = data.get("limits", {})
     if not isinstance(limits, dict):
         raise bad("limits", "must be a table")
@@ -264,6 +289,30 @@ def profile_from_data(data: dict[str, Any], source: str, text: str = "") -> Prof
         except Exception as err:  # noqa: BLE001 - rephrased with file and line
             raise bad(f"limits.{key}", str(err).replace("appvirt: error: ", "")) from None
     return prof
+
+
+def _check_registry(table: dict[str, Any], bad: Any) -> None:
+    """Seed a scratch registry now, so a bad seed is reported with the profile's file and line."""
+    from .registry.hive import Registry
+    from .registry.seed import apply_seed
+
+    for path, values in table.items():
+        try:
+            apply_seed(Registry(), {path: values})
+        except ProfileError as err:
+            raise bad(f"registry.{path}", str(err).replace("appvirt: error: ", "")) from None
+
+
+def _merge_tables(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, nested tables merged key by key (an extending profile's
+    registry values win, the parent's other keys stay)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge_tables(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _typed(data: dict[str, Any], key: str, kind: type, bad: Any, default: Any) -> Any:

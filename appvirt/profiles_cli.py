@@ -66,35 +66,6 @@ def _toml_key(key: str) -> str:
     return json.dumps(key)
 
 
-def _registry_of(profile: Profile) -> dict[str, Any]:
-    """The ``[registry]`` tables along the ``extends`` chain (the Profile object keeps none)."""
-    chain: list[dict[str, Any]] = []
-    source = profile.source
-    seen: set[str] = set()
-    while source and source != "<built-in>" and source not in seen:
-        seen.add(source)
-        try:
-            data = tomllib.loads(Path(source).read_text())
-        except (OSError, tomllib.TOMLDecodeError):
-            break
-        chain.append(data.get("registry", {}))
-        parent = data.get("extends")
-        if not isinstance(parent, str) or parent == "default":
-            break
-        try:
-            source = resolve_profile(parent, relative_to=Path(source).parent).source
-        except ProfileError:
-            break
-    merged: dict[str, Any] = {}
-    for table in reversed(chain):
-        for key, values in table.items():
-            if isinstance(values, dict) and isinstance(merged.get(key), dict):
-                merged[key] = {**merged[key], **values}
-            else:
-                merged[key] = values
-    return merged
-
-
 def profile_toml(profile: Profile) -> str:
     """The resolved profile as TOML that ``load_profile`` reads back to the same profile."""
     out = [f"# resolved from {profile.source}"]
@@ -106,7 +77,10 @@ def profile_toml(profile: Profile) -> str:
         "cwd": profile.cwd.value if profile.cwd is not None else "none",
         "time": profile.time,
         "network": profile.network,
+        "persistence": profile.persistence,
     }
+    if profile.sandbox is not None:
+        top["sandbox"] = profile.sandbox
     if profile.random_seed is not None:
         top["random_seed"] = profile.random_seed
     out += [f"{k} = {_toml_value(v)}" for k, v in top.items()]
@@ -122,12 +96,14 @@ def profile_toml(profile: Profile) -> str:
     out.append(f"unset = {_toml_value(list(profile.env_unset))}")
     out += ["", "[identity]", f"uid = {profile.uid}", f"gid = {profile.gid}"]
     out.append(f"hostname = {_toml_value(profile.hostname)}")
+    out.append(f"username = {_toml_value(profile.username)}")
+    out.append(f"computer_name = {_toml_value(profile.computer_name)}")
     out += ["", "[limits]"]
     for name in Limits.__slots__:  # type: ignore[attr-defined]
         value = getattr(profile.limits, name)
         if value is not None:
             out.append(f"{name} = {_toml_value(value)}")
-    registry = _registry_of(profile)
+    registry = profile.registry
     if registry:
         out += ["", "[registry]"]
         out += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in registry.items()]

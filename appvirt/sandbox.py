@@ -8,12 +8,13 @@ outlives ``run``: a library user can run thousands of programs in one Python pro
 from __future__ import annotations
 
 import os
+import posixpath
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from .core.clock import Clock
 from .core.events import Events
@@ -21,6 +22,10 @@ from .errors import AppvirtError, LimitExceeded, NotExecutableError, ProgramNotF
 from .limits import LIMIT_EXIT_CODES
 from .profile import SYSTEM_DIRS, Profile
 from .vfs.types import MountMode, MountSpec, OpenFile
+
+if TYPE_CHECKING:
+    from .persist.folder import SandboxFolder
+    from .persist.layer import Entry
 
 StreamArg = bytes | int | IO[bytes] | OpenFile | None
 
@@ -101,8 +106,18 @@ class Sandbox:
     ) -> None:
         self.profile = profile or Profile.default()
         self.cwd = os.path.abspath(cwd or os.getcwd())
-        # Where state that outlives a run is kept (the Windows registry); None: nothing persists.
+        # Where what outlives a run is kept (files the guest changed, the Windows registry); None:
+        # the profile's ``sandbox`` template, if any, else nothing persists.
         self.sandbox_dir = os.path.abspath(sandbox_dir) if sandbox_dir else None
+
+    def folder_for(self, program: str) -> SandboxFolder | None:
+        """The sandbox folder a run of ``program`` uses (created if new), or None."""
+        from .persist.folder import SandboxFolder, default_sandbox_dir
+
+        path = self.sandbox_dir
+        if path is None and self.profile.sandbox:
+            path = str(default_sandbox_dir(self.profile.sandbox, program))
+        return SandboxFolder.open(path, create=True) if path is not None else None
 
     def _mounts(self, program_dir: str | None) -> list[MountSpec]:
         prof = self.profile
@@ -121,6 +136,8 @@ class Sandbox:
         if program_dir and not inside(program_dir) and program_dir != self.cwd:
             mounts.append(MountSpec(guest=program_dir, mode=prof.program_dir, host=program_dir))
         mounts.extend(prof.mounts)
+        if self.sandbox_dir is not None:
+            mounts = _hide(mounts, self.sandbox_dir)
         return mounts
 
     def run(
@@ -139,8 +156,6 @@ class Sandbox:
         this process's). A stream argument may be None (inherit this process's descriptor), an
         int (a host descriptor), bytes (stdin contents) or a binary file object.
         """
-        from .vfs import VFS
-
         if not argv:
             raise ProgramNotFoundError("no program given")
         program = argv[0]
@@ -153,9 +168,42 @@ class Sandbox:
             if os.path.isdir(host_abs):
                 raise NotExecutableError(f"{program}: is a directory")
             program_dir = os.path.dirname(host_abs)
+        folder = self.folder_for(program)
+        if folder is None:
+            return self._run(argv, program, host_program, program_dir, None, env, stdin, stdout,
+                             stderr, trace, host_env)  # fmt: skip
+        with folder.locked():
+            return self._run(argv, program, host_program, program_dir, folder, env, stdin,
+                             stdout, stderr, trace, host_env)  # fmt: skip
+
+    def _run(
+        self,
+        argv: list[str],
+        program: str,
+        host_program: str | None,
+        program_dir: str | None,
+        folder: SandboxFolder | None,
+        env: dict[str, str] | None,
+        stdin: StreamArg,
+        stdout: StreamArg,
+        stderr: StreamArg,
+        trace: IO[str] | None,
+        host_env: dict[str, str] | None,
+    ) -> RunResult:
+        from .vfs import VFS
+
         prof = self.profile
-        vfs = VFS(self._mounts(program_dir), disk_limit=prof.limits.disk, uid=prof.uid, gid=prof.gid,
+        if folder is not None and self.sandbox_dir is None:
+            self.sandbox_dir = str(folder.path)  # hidden from the guest like an explicit one
+            try:
+                mounts = self._mounts(program_dir)
+            finally:
+                self.sandbox_dir = None
+        else:
+            mounts = self._mounts(program_dir)
+        vfs = VFS(mounts, disk_limit=prof.limits.disk, uid=prof.uid, gid=prof.gid,
                   random_seed=prof.random_seed)  # fmt: skip
+        kept = self._restore(vfs, folder)
         events = Events(trace=trace)
         guest_env = prof.guest_env(dict(os.environ) if host_env is None else host_env, env)
         started = time.monotonic()
@@ -172,8 +220,9 @@ class Sandbox:
             if prof.limits.output is not None:
                 _limit_output(stdio[1:], prof.limits.output)
             guest = _personality(vfs, guest_path, program)(vfs, events, prof, _clock(prof.time))
-            if self.sandbox_dir is not None and hasattr(guest, "use_sandbox_dir"):
-                guest.use_sandbox_dir(self.sandbox_dir)
+            if folder is not None and hasattr(guest, "use_sandbox_dir"):
+                guest.use_sandbox_dir(str(folder.registry_dir))
+                guest.save_registry = prof.persistence != "discard"  # type: ignore[attr-defined]
             try:
                 guest.start(guest_path, argv, guest_env, stdio, self.cwd)
             except OSError as err:
@@ -193,6 +242,9 @@ class Sandbox:
                 code = 128 + sig
             else:
                 code = status or 0
+            self._persist(vfs, folder, kept, exited=sig is None and limit_hit is None)
+            if folder is not None:
+                folder.record_run(program, prof.name, code)
             return RunResult(
                 exit_code=code,
                 exit_status=status,
@@ -212,6 +264,38 @@ class Sandbox:
             if guest is not None:
                 guest.close()
             vfs.close()
+
+    def _restore(self, vfs: Any, folder: SandboxFolder | None) -> list[Entry]:
+        """Put the sandbox's stored changes into the new VFS; returns the stored entries this run
+        cannot see (kept in the layer untouched when it is saved again)."""
+        if folder is None:
+            return []
+        layer = folder.layer
+        entries = layer.entries()
+        unseen = {c.path for c in vfs.apply_persisted([layer.change(e) for e in entries])}
+        return [e for e in entries if e.path in unseen]
+
+    def _persist(
+        self, vfs: Any, folder: SandboxFolder | None, kept: list[Entry], exited: bool
+    ) -> None:
+        """Keep what the run changed, as the profile's ``persistence`` says: in the sandbox folder,
+        or (``commit``, when the program exited by itself) on the host, where a change has a host
+        path; what has none stays in the sandbox folder."""
+        from .persist.commit import to_host
+        from .persist.layer import describe
+
+        mode = self.profile.persistence
+        if mode == "discard":
+            return
+        changes = vfs.persisted_changes()
+        if mode == "commit" and exited:
+            pairs = describe(changes, vfs.commit_path)
+            readers = {id(e): c.read for e, c in pairs}
+            report = to_host([e for e, _ in pairs], lambda e: readers[id(e)]())
+            stay = {id(e) for e in report.left} | {id(e) for e, _ in report.skipped}
+            changes = [c for e, c in pairs if id(e) in stay]
+        if folder is not None:
+            folder.layer.save(changes, kept, vfs.commit_path)
 
     def _search_path(self, vfs: Any, name: str, env: dict[str, str]) -> str:
         for d in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
@@ -296,3 +380,21 @@ def _forward_sigint(kernel: Any) -> Any:
         return signal.signal(signal.SIGINT, handler)
     except ValueError:
         return None
+
+
+def _hide(mounts: list[MountSpec], folder: str) -> list[MountSpec]:
+    """The sandbox folder is never visible to the guest, whichever mount would show it: a guest
+    that could read or rewrite its own layer could plant changes for a later commit to the host."""
+    from dataclasses import replace
+
+    real = os.path.realpath(folder)
+    out = []
+    for spec in mounts:
+        host = os.path.realpath(spec.host) if spec.host else None
+        if host is not None and (real == host or real.startswith(host.rstrip("/") + "/")):
+            if real == host:
+                continue  # the folder itself mounted: not shown at all
+            guest = posixpath.join(spec.guest, os.path.relpath(real, host))
+            spec = replace(spec, hidden=(*spec.hidden, guest))
+        out.append(spec)
+    return out

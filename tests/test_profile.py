@@ -38,7 +38,7 @@ FULL = """\
 name = "builder"
 description = "a build box"
 system_mounts = false
-network = true
+network = false
 program_dir = "cow"
 cwd = "none"
 time = "frozen:1700000000"
@@ -76,7 +76,7 @@ def test_every_field(tmp_path: Path) -> None:
     prof = load_profile(write(tmp_path, FULL.format(data=data)))
     assert prof.name == "builder"
     assert prof.description == "a build box"
-    assert (prof.system_mounts, prof.network) == (False, True)
+    assert (prof.system_mounts, prof.network) == (False, False)
     assert prof.program_dir is MountMode.COW
     assert prof.cwd is None
     assert prof.time == "frozen:1700000000"
@@ -147,7 +147,35 @@ BAD = [
     ('[limits]\ntime = "1s"\nmemory = "lots"\n', 3, "limits.memory: bad size 'lots'"),
     ('name = "n"\nlimits.time = "soon"\n', 2, "limits.time: bad duration 'soon'"),
     ("[limits]\ncpus = 2\n", 2, "limits.cpus: unknown limit 'cpus'"),
+    ('name = "n"\npersistence = "keep"\n', 2, "persistence: must be one of discard, sandbox, commit"),
+    ("sandbox = 1\n", 1, "sandbox: must be a str"),
+    ("network = true\n", 1, "network: guests have no network in appvirt"),
+    ('registry = "HKCU"\n', 1, "registry: must be a table"),
+    ("[identity]\nusername = ''\n", 2, "identity.username: must be a non-empty string"),
 ]
+
+
+def test_bad_registry_seed_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "[registry]\n'HKXX\\\\Software' = { A = 1 }\n")
+    err = error_of(path)
+    assert err.startswith(f"{path}:"), err
+    assert "registry.HKXX" in err
+
+
+def test_persistence_sandbox_and_registry_are_inherited(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(
+        r"""persistence = "commit"
+sandbox = "~/boxes/{program}"
+[registry.'HKCU\Software\A']
+x = 1
+y = 2
+"""
+    )
+    child = write(tmp_path, "extends = \"base.toml\"\n[registry.'HKCU\\Software\\A']\ny = 3\n")
+    prof = load_profile(child)
+    assert prof.persistence == "commit"
+    assert prof.sandbox == "~/boxes/{program}"
+    assert prof.registry == {"HKCU\\Software\\A": {"x": 1, "y": 3}}
 
 
 @pytest.mark.parametrize("text,line,message", BAD, ids=[b[2].split(":")[0] for b in BAD])
@@ -191,7 +219,7 @@ def test_cli_reports_a_bad_profile_in_one_line(tmp_path: Path) -> None:
 # -- extends ------------------------------------------------------------------------------------
 BASE = """\
 description = "base"
-network = true
+persistence = "commit"
 [[mounts]]
 guest = "/cache"
 mode = "tmpfs"
@@ -218,7 +246,7 @@ def test_extends_a_file_beside_it(tmp_path: Path) -> None:
     child = load_profile(write(tmp_path, CHILD.format(parent="base.toml"), "child.toml"))
     assert child.name == "child"
     assert child.description == "base"
-    assert child.network is True
+    assert child.persistence == "commit"
     assert [m.guest for m in child.mounts] == ["/cache", "/out"]
     assert child.env_set == {"A": "1", "B": "two", "C": "3"}
     assert child.limits == Limits(memory=1 << 30, time=1.0)
@@ -230,8 +258,10 @@ def test_extends_a_file_beside_it(tmp_path: Path) -> None:
 def test_extends_through_two_levels(tmp_path: Path) -> None:
     write(tmp_path, BASE, "base.toml")
     write(tmp_path, CHILD.format(parent="base.toml"), "child.toml")
-    grand = load_profile(write(tmp_path, 'extends = "./child.toml"\nnetwork = false\n', "g.toml"))
-    assert grand.network is False
+    grand = load_profile(
+        write(tmp_path, 'extends = "./child.toml"\npersistence = "discard"\n', "g.toml")
+    )
+    assert grand.persistence == "discard"
     assert [m.guest for m in grand.mounts] == ["/cache", "/out"]
     assert grand.limits == Limits(memory=1 << 30, time=1.0)
 

@@ -67,7 +67,8 @@ def test_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     data = tomllib.loads(result.output)
     assert data["time"] == "frozen:946684800"
-    assert data["identity"] == {"uid": 1000, "gid": 1000, "hostname": "appvirt"}
+    assert data["identity"] == {"uid": 1000, "gid": 1000, "hostname": "appvirt",
+                                "username": "appvirt", "computer_name": "APPVIRT"}  # fmt: skip
     legacy = tomllib.loads(CliRunner().invoke(main, ["profiles", "show", "windows-legacy"]).output)
     assert "HKCU\\Control Panel\\International" in legacy["registry"]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..persist.atomic import write_atomic
 from .hive import ROOTS, Key, Registry, Value, seed_defaults
 
 FORMAT = "appvirt-registry"
@@ -83,22 +83,5 @@ class RegistryStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(to_json(reg), indent=1, sort_keys=False)
-        fd, tmp = tempfile.mkstemp(prefix=".registry-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self.path, text.encode("utf-8"))
         reg.dirty = False

@@ -12,17 +12,17 @@ tree in changing.py, the helpers they share in core.py.
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 from . import changes as changes_mod
-from . import devices, layers, perms
+from . import devices, layers, perms, upper
 from .assemble import Assembler
 from .changing import Changing
 from .files import Space
 from .flags import O_RDONLY, R_OK, W_OK, X_OK
 from .mounts import Mount
-from .namespace import DirNode, FileNode, Namespace, is_link
+from .namespace import DirNode, FileNode, Namespace, attach, is_link
 from .opening import Opening
 from .proc import ProcProvider
 from .resolve import Resolver
@@ -158,6 +158,35 @@ class VFS(Opening, Changing):
     def changes(self) -> list[changes_mod.Change]:
         """The cow upper layer against the host: what was added, modified and deleted."""
         return changes_mod.collect(self._ns, self._mounts)
+
+    def persisted_changes(self) -> list[changes_mod.Change]:
+        """What a sandbox folder keeps of this run: cow mounts and the in-memory root."""
+        return upper.collect(self._ns, self._mounts)
+
+    def apply_persisted(self, stored: Iterable[changes_mod.Change]) -> list[changes_mod.Change]:
+        """Replay a sandbox's stored changes before the program starts; returns those whose paths
+        are in no persisted area of this run (to be kept in the sandbox as they are)."""
+        applier = upper.Applier(self._ns, self._mounts, self._space)
+        return [change for change in stored if not applier.apply(change)]
+
+    def commit_path(self, guest: str) -> tuple[str, str] | None:
+        """The host path a guest path of a cow mount stands for (where a commit writes it) and
+        that mount's host folder."""
+        return upper.host_path(self._mounts, guest)
+
+    def make_skeleton(self, path: str) -> None:
+        """Create the directories of ``path`` as appvirt's own (not the guest's change, so not
+        persisted unless the guest puts something in them): Windows' standard folders."""
+        cur = self._ns.root
+        for name in [p for p in path.split("/") if p]:
+            child = self._lookup(cur, name, path)
+            if child is None:
+                child = self._ns.new_dir(name, 0o755, cur.mount, self.uid, self.gid)
+                child.skeleton = True
+                attach(cur, name, child)
+            if not isinstance(child, DirNode):
+                raise fail(errno.ENOTDIR, path)
+            cur = child
 
     def close(self) -> None:
         """Drop the namespace and everything in memory; the VFS is empty afterwards."""

@@ -29,14 +29,18 @@ def import_(sandbox_dir: str, reg_file: str) -> None:
         raw = sys.stdin.buffer.read() if reg_file == "-" else open(reg_file, "rb").read()  # noqa: SIM115
     except OSError as err:
         raise UsageError(f"cannot read {reg_file}: {err.strerror}") from None
-    store = RegistryStore(sandbox_dir)
-    registry = store.load()
-    try:
-        count = import_text(registry, decode(raw))
-    except RegFileError as err:
-        raise UsageError(f"{reg_file}: {err}") from None
-    registry.dirty = True
-    store.save(registry)
+    from ..persist.folder import SandboxFolder
+
+    box = SandboxFolder.open(sandbox_dir, create=True)
+    with box.locked():  # not while a run of the sandbox may save its own registry
+        store = RegistryStore(box.registry_dir)
+        registry = store.load()
+        try:
+            count = import_text(registry, decode(raw))
+        except RegFileError as err:
+            raise UsageError(f"{reg_file}: {err}") from None
+        registry.dirty = True
+        store.save(registry)
     click.echo(f"imported {count} value(s) into {sandbox_dir}", err=True)
 
 

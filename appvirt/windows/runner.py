@@ -7,9 +7,6 @@ The registry comes from the sandbox folder when the run has one (``Sandbox(..., 
 
 from __future__ import annotations
 
-import os
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from ..core.clock import Clock
@@ -32,6 +29,7 @@ class WindowsRun:
         self.exit_status: int | None = None
         self.term_signal: int | None = None
         self.peak_memory = 0
+        self.save_registry = True  # False: the profile's persistence is "discard"
 
     @property
     def interrupted(self) -> bool:
@@ -63,7 +61,7 @@ class WindowsRun:
             self.exit_status = code & 0xFF
             self.peak_memory = proc.mem.peak_bytes if hasattr(proc, "mem") else 0
             proc.events.emit("windows_exit", code=code)
-            if proc.registry.dirty:
+            if proc.registry.dirty and self.save_registry:
                 self.store.save(proc.registry)
 
     def close(self) -> None:
@@ -71,42 +69,5 @@ class WindowsRun:
 
 
 def profile_registry_table(profile: Any) -> Any:
-    """The raw ``registry`` table of the profile: its attribute when the Profile keeps one,
-    otherwise read from the TOML file the profile came from, merged over the tables of the
-    profiles it extends (a key's values from the extending profile win)."""
-    table = getattr(profile, "registry", None)
-    if table is not None:
-        return table
-    return _registry_from_file(getattr(profile, "source", ""), 0)
-
-
-def _registry_from_file(source: str, depth: int) -> Any:
-    if not source or source.startswith("<") or not os.path.isfile(source) or depth > 16:
-        return None
-    try:
-        with open(source, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
-        return None  # the profile loaded once already: it cannot be read now, so no seeds
-    own = data.get("registry")
-    parent = data.get("extends")
-    if not isinstance(parent, str):
-        return own
-    from ..errors import ProfileError
-    from ..profile import resolve_profile
-
-    try:
-        base = resolve_profile(parent, relative_to=Path(source).parent)
-    except ProfileError:
-        return own
-    inherited = _registry_from_file(base.source, depth + 1)
-    if not isinstance(inherited, dict) or not isinstance(own, dict):
-        return own if own is not None else inherited
-    merged = {path: dict(values) if isinstance(values, dict) else values
-              for path, values in inherited.items()}  # fmt: skip
-    for path, values in own.items():
-        if isinstance(values, dict) and isinstance(merged.get(path), dict):
-            merged[path].update(values)
-        else:
-            merged[path] = values
-    return merged
+    """The profile's ``[registry]`` seeds, merged along its ``extends`` chain (profile.py)."""
+    return getattr(profile, "registry", None)

@@ -68,14 +68,10 @@ def setup_process(proc: Any, argv: list[str], env: dict[str, str], stdio: list[O
 def _make_folders(proc: Any) -> None:
     vfs = proc.vfs
     for folder in FOLDERS:
-        path = "/"
-        for part in folder[3:].split("\\"):
-            path = path.rstrip("/") + "/" + part
-            if not vfs.is_dir(path):
-                try:
-                    vfs.mkdir(path, 0o755)
-                except OSError:
-                    break
+        try:  # appvirt's own folders: a sandbox keeps only what the program puts in them
+            vfs.make_skeleton("/" + folder[3:].replace("\\", "/"))
+        except OSError:
+            continue
 
 
 def windows_environment(env: dict[str, str], proc: Any) -> dict[str, str]:

@@ -27,11 +27,11 @@ gen = int(sys.argv[2])
 def body(i):
     return lambda: f"gen{gen} file{i}\\n".encode() * 3000
 changes = [Change(ChangeKind.ADDED, f"/data/f{i}", FileKind.REG, 0o644, reader=body(i))
-           for i in range(%d)]
+           for i in range(FILES)]
 print("ready", flush=True)
 Layer(Path(sys.argv[1])).save(changes, [], lambda path: None)
 print("saved", flush=True)
-""" % FILES
+""".replace("FILES", str(FILES))
 
 
 def _save(folder: Path, gen: int, kill_after: float | None) -> bool:

@@ -90,7 +90,10 @@ def test_second_run_sees_the_first_like_native(tmp_path: Path) -> None:
 def test_without_a_sandbox_folder_nothing_is_kept(tmp_path: Path) -> None:
     proj = _host_folder(tmp_path)
     assert _guest("echo x > new.txt", proj, None)[0] == 0
-    assert _guest("cat new.txt", proj, None) == (1, b"cat: can't open 'new.txt': No such file or directory\n")
+    assert _guest("cat new.txt", proj, None) == (
+        1,
+        b"cat: can't open 'new.txt': No such file or directory\n",
+    )
 
 
 def test_diff_commit_to_folder_and_reset(tmp_path: Path) -> None:

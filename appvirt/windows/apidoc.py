@@ -38,7 +38,9 @@ program ships in its own folder (or the current folder) are loaded like on Windo
   (ERROR_PATH_NOT_FOUND). `CON`, `CONOUT$`, `CONIN$` and `NUL` are devices.
 - **The environment** is the sandbox's (the profile's allowed variables) plus what every Windows
   process has (`SystemRoot`, `TEMP`, `USERPROFILE`, `APPDATA`, a Windows `Path`, ...). The user is
-  `appvirt` on computer `APPVIRT`; the OS reports Windows 10 22H2 (10.0.19045); the ANSI code page
+  `appvirt` on computer `APPVIRT` unless the profile's `[identity]` sets `username` and
+  `computer_name` (GetUserName, GetComputerName, `%USERNAME%`, `C:\\Users\\<name>`, gethostname);
+  the OS reports Windows 10 22H2 (10.0.19045); the ANSI code page
   is 1252, the OEM and console code pages 437; the time zone is UTC.
 - **The C runtime** (msvcrt) opens stdout in text mode, as on Windows: `printf("x\\n")` writes
   `x\\r\\n`. stdout is line-buffered on a console and fully buffered otherwise; stderr is unbuffered.
@@ -48,15 +50,26 @@ program ships in its own folder (or the current folder) are loaded like on Windo
   `--sandbox DIR` it is `DIR/registry.json`, written atomically (temporary file, fsync, rename)
   when a run changed it. A profile's `[registry]` table (merged over those of the profiles it
   extends) seeds a new registry, over the defaults (a registry already in the sandbox folder is
-  left as the program left it). It holds one table per key,
+  left as the program left it; files the program writes in copy-on-write folders and under
+  `C:\\Users` persist in the same folder, see docs/profiles.md). It holds one table per key,
   `[registry.'HKCU\\Software\\Vendor\\App']`, whose strings are REG_SZ, integers REG_DWORD (REG_QWORD
   beyond 32 bits), booleans REG_DWORD 0/1, lists of strings REG_MULTI_SZ, and `"" = ...` the
   default value.
-- **Exceptions**: an access violation (or illegal instruction, division by zero) in a 32-bit
-  program goes to the handlers registered on the `fs:[0]` chain, as RtlDispatchException calls
-  them (EXCEPTION_RECORD and CONTEXT on the stack; ExceptionContinueExecution resumes at the
-  edited CONTEXT); `RtlUnwind` calls the handlers above its target frame with
-  EXCEPTION_UNWINDING and unlinks them. 64-bit programs have no table-based (.pdata) dispatch yet.
+- **Exceptions** (structured exception handling): an access violation (with the address
+  accessed), illegal instruction, division by zero or `int3` in guest code, and `RaiseException`,
+  go to the vectored handlers (`AddVectoredExceptionHandler`) first, then to the frames' handlers
+  as RtlDispatchException calls them (EXCEPTION_RECORD and CONTEXT on the stack;
+  ExceptionContinueExecution resumes at the edited CONTEXT), then to the unhandled-exception
+  filter (`SetUnhandledExceptionFilter`). In 32-bit programs the frames' handlers are those on the
+  `fs:[0]` chain, and `RtlUnwind` calls the handlers above its target frame with
+  EXCEPTION_UNWINDING and unlinks them. In 64-bit programs the frames are walked with the
+  images' .pdata/.xdata unwind information (every unwind code, chained entries, frame registers,
+  prologs and epilogs) and their language handlers get a DISPATCHER_CONTEXT; `RtlUnwindEx` calls
+  the termination handlers up to its target frame (collided unwinds included) and resumes there;
+  `__C_specific_handler` runs `__except` filters and `__finally` blocks. So C++ exceptions work in
+  MinGW programs (x64 throws through this; i686 MinGW unwinds with its own DWARF tables).
+- **No network**: Winsock starts (`WSAStartup`), but `socket` fails with WSAEACCES and is reported
+  as denied, name look-ups fail with WSAHOST_NOT_FOUND (docs/security.md).
 - **Exit status**: the program's exit code; a shell sees its low 8 bits. An unhandled exception
   ends the run with the exception code as the exit code (0xC0000005, access violation: status 5)
   and a trace line.
@@ -64,8 +77,34 @@ program ships in its own folder (or the current folder) are loaded like on Windo
   `t64.exe`/`t32.exe`) buffer stdio themselves: like on Windows, their stderr is unbuffered on a
   console but fully buffered when redirected, and `ExitProcess` discards what is still in such a
   buffer (the launcher's "Fatal error in launcher" shows on a terminal only). With a script
-  appended, a launcher gets as far as creating the job object for its Python child: Windows
-  programs cannot start processes yet.
+  appended, a launcher puts its child in a kill-on-close job and starts the program its shebang
+  names: a Windows program in the sandbox runs (its output and exit code come back through the
+  launcher); the sandbox has no Python for Windows, so a python.exe shebang ends with
+  "Unable to create process using ...: The system cannot find the file specified."
+- **Threads** (CreateThread, `_beginthreadex`) each get their own stack, TEB (last error, TLS
+  slots, stack bounds, SEH chain), implicit TLS blocks and FLS values, and run for real in the
+  process's VM: the scheduler of Linux guests (docs/task-model.md) switches them, in
+  instruction-counted slices when several can run. Critical sections, SRW locks, condition
+  variables, events, mutexes (recursive; WAIT_ABANDONED when their owner ends), semaphores,
+  WaitOnAddress and InitOnce block the calling thread until another thread releases them, a
+  timeout passes or (for waits on threads and processes) the object ends; a waiter woken by a
+  signal takes it before the signalling thread can. A process ends when its last thread ends
+  (with that thread's exit code) or any thread calls ExitProcess. When every thread of every
+  process waits and no wait has a timeout, the run ends with `appvirt: deadlock: ...` on stderr
+  and STATUS_POSSIBLE_DEADLOCK (0xC0000194, status 148). A wait inside a callback appvirt calls
+  itself (a DLL entry point, an InitOnce function) cannot switch threads: it times out or, when
+  it could only end by another thread's action, ends the process the same way.
+- **Child processes** (CreateProcessA/W) run in their own VM in the same sandbox: same files,
+  registry and clock, their own address space. The program is searched as Windows searches it,
+  the command line is passed exactly, inheritable handles (pipes from CreatePipe, duplicates)
+  keep their values in the child, STARTF_USESTDHANDLES sets its stdio. Process handles work
+  with WaitForSingleObject, GetExitCodeProcess and TerminateProcess; job objects keep their
+  limit flags and kill their processes when the last handle closes
+  (JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE); other job limits are not enforced. The `processes`
+  limit counts threads of every process: beyond it CreateThread fails with
+  ERROR_NOT_ENOUGH_MEMORY and CreateProcess with ERROR_NOT_ENOUGH_QUOTA. `--trace` lines start
+  with `[tid N]` once a second thread or process exists; a call that waited is traced when it
+  returns.
 - **Unimplemented** exports (declared below without an implementation, or not declared at all)
   return the documented failure of their return type (FALSE/NULL, `INVALID_HANDLE_VALUE`,
   `ERROR_CALL_NOT_IMPLEMENTED` for registry-style status codes), set the last error to

@@ -4,7 +4,9 @@ An export stub runs ``mov eax, ID`` then ``syscall`` (x64) or ``sysenter`` (i386
 the ID and the stack pointer in one register batch, finds the declaration by index, reads the
 arguments the declaration names (x64: RCX, RDX, R8, R9 then the stack above the shadow space;
 i386: the stack), calls the handler, and writes EAX/RAX (and EDX for 64-bit results on i386). The
-stub's own ``ret``/``ret N`` returns to the caller, so stdcall cleanup costs nothing here.
+stub's own ``ret``/``ret N`` returns to the caller, so stdcall cleanup costs nothing here. A
+handler that must wait raises ``sync.Wait``: the scheduler parks the thread after the trap and
+writes the result when the wait is over.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from unicorn import x86_const as x86
 from ..core.memory import GuestFault, OutOfMemory
 from .api.decl import NARROW, SIGNED, T, VarArgs
 from .process import GuestCrash, ProcessExit
+from .seh64 import ContextJump
+from .sync import Wait
 
 ERROR_NOACCESS = 998
 ERROR_NOT_ENOUGH_MEMORY = 8
@@ -139,13 +143,17 @@ def install_traps(proc: Any) -> None:
                 args.append(VarArgs(proc.read, va_addr, proc.word))
             try:
                 ret = fn(proc, *args)
+            except Wait as wait:
+                ret = proc.sched.block(proc, api, args, wait)
+                if ret is None:
+                    return  # the thread sleeps; the scheduler writes its result (sched.py)
             except GuestFault:
                 proc.set_last_error(ERROR_NOACCESS)
                 ret = api.failure()
             except OutOfMemory:
                 proc.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
                 ret = api.failure()
-            except (ProcessExit, GuestCrash):
+            except (ProcessExit, GuestCrash, ContextJump):
                 if proc.tracing:
                     from .trace import format_call
 

@@ -51,6 +51,7 @@ class Handles:
     def __init__(self) -> None:
         self._objects: dict[int, Any] = {}
         self._next = 0x40
+        self.inheritable: set[int] = set()  # handles a child started with inheritance gets
 
     def add(self, obj: Any) -> int:
         handle = self._next
@@ -58,10 +59,19 @@ class Handles:
         self._objects[handle] = obj
         return handle
 
+    def put(self, handle: int, obj: Any) -> None:
+        """Install ``obj`` at a given value (inherited handles keep their values)."""
+        self._objects[handle] = obj
+        self._next = max(self._next, handle + 4)
+
     def get(self, handle: int) -> Any:
         return self._objects.get(handle)
 
+    def items(self) -> list[tuple[int, Any]]:
+        return list(self._objects.items())
+
     def close(self, handle: int) -> Any:
+        self.inheritable.discard(handle)
         return self._objects.pop(handle, None)
 
     def values(self) -> list[Any]:
@@ -69,3 +79,4 @@ class Handles:
 
     def clear(self) -> None:
         self._objects.clear()
+        self.inheritable.clear()

@@ -20,7 +20,7 @@ from .. import loader
 from ..core.clock import Clock
 from ..core.events import Events
 from ..core.machine import Machine, Stop, seg_descriptor
-from ..errors import LimitExceeded, NotExecutableError
+from ..errors import NotExecutableError
 from ..loader.image import Format
 from ..profile import Profile
 from ..vfs.types import OpenFile
@@ -31,7 +31,6 @@ from .heap import Heap
 from .modules import Module, ModuleBuilder, unknown_api
 from .peb import ProcessBlocks
 
-SLICE_US = 200_000
 TEB_GDT_INDEX = 10  # i386: FS points here (Linux's TLS entries are 6..8)
 DLL_PROCESS_ATTACH = 1
 DLL_PROCESS_DETACH = 0
@@ -95,6 +94,8 @@ class WinProcess:
         self.heaps: dict[int, Heap] = {}
         self.time_limit = profile.limits.time
         self.start_ns = time.monotonic_ns()
+        self.sched: Any = None  # the run's thread scheduler (sched.py), shared by every process
+        self.thread: Any = None  # the thread being served (threads.py)
 
     # -- loading --------------------------------------------------------------------------------
     def load(self, vfs_path: str, argv: list[str], env: dict[str, str], stdio: list[OpenFile],
@@ -334,13 +335,17 @@ class WinProcess:
 
     # -- running --------------------------------------------------------------------------------
     def run(self) -> None:
-        """Run DLL initialisers and TLS callbacks, then the entry point, until the process exits."""
+        """Run DLL initialisers and TLS callbacks, then the entry point, until the process exits
+        (with every thread and child process it starts: sched.py)."""
+        from .sched import Scheduler
+
+        sched = Scheduler(self)
         try:
             self.init_pending_dlls()
             for callback in self.exe.tls_callbacks:
                 self.call(callback, self.exe.base, DLL_PROCESS_ATTACH, 0)
             self.machine.pc = self.exe.entry
-            self._loop()
+            sched.run()
         except ProcessExit as done:
             self.exit_code = done.code
         except GuestCrash as crash:
@@ -352,6 +357,7 @@ class WinProcess:
             from .api import msvcrt
 
             msvcrt.flush_all(self)
+            sched.close()
 
     def init_pending_dlls(self) -> None:
         pending = self.state.pop("pending_init", [])
@@ -360,26 +366,6 @@ class WinProcess:
                 self.call(callback, module.base, DLL_PROCESS_ATTACH, 0)
             if module.entry:
                 self.call(module.entry, module.base, DLL_PROCESS_ATTACH, 0)
-
-    def _loop(self) -> None:
-        machine = self.machine
-        deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
-        while True:
-            stop = machine.run(SLICE_US)
-            if stop is Stop.FAULT:
-                # A handler that resumes at the same fault forever is cut by the checks below.
-                status = _fault_status(machine.fault)
-                if not self._offer_exception(status, machine.fault_addr):
-                    raise GuestCrash(status, machine.fault_addr)
-            if self.exit_code is not None:
-                raise ProcessExit(self.exit_code)
-            if self.crash is not None:
-                raise self.crash
-            if self.interrupted:
-                self.interrupted = False
-                raise ProcessExit(0xC000013A)  # STATUS_CONTROL_C_EXIT
-            if deadline is not None and time.monotonic() > deadline:
-                raise LimitExceeded("time", f"{self.time_limit:g} s of wall time", 152)
 
     def _offer_exception(self, status: int, address: int) -> bool:
         """A fault stopped the CPU: True when a guest exception handler took it (resume)."""

@@ -3,7 +3,8 @@
 The TEB's first word heads a list of EXCEPTION_REGISTRATION_RECORDs ``{next, handler}`` that live
 on the stack, ended by -1. For an exception, ``dispatch_x86`` does what ntdll's
 RtlDispatchException does: it stores an EXCEPTION_RECORD and a CONTEXT of the faulting state on
-the stack below ESP, then calls each record's handler, innermost first, as
+the stack below ESP, offers it to the vectored handlers (AddVectoredExceptionHandler) with the
+EXCEPTION_POINTERS, then calls each record's handler, innermost first, as
 ``handler(ExceptionRecord, EstablisherFrame, ContextRecord, DispatcherContext)``:
 
 - ExceptionContinueExecution (0): the thread resumes at the CONTEXT, with the handler's edits;
@@ -12,7 +13,8 @@ the stack below ESP, then calls each record's handler, innermost first, as
   ``__except`` block) simply carries on running the program.
 
 A record outside the stack (StackLimit..StackBase) or misaligned ends the walk, as Windows marks
-such an exception EXCEPTION_STACK_INVALID; nobody taking the exception leaves it unhandled.
+such an exception EXCEPTION_STACK_INVALID; nobody taking the exception leaves the unhandled-
+exception filter (SetUnhandledExceptionFilter) as the last word, then it is unhandled.
 
 ``unwind_x86`` is RtlUnwind: every handler above the target frame is called again with
 EXCEPTION_UNWINDING (and EXCEPTION_EXIT_UNWIND when unwinding to the end) and unlinked.
@@ -25,10 +27,9 @@ from typing import Any
 
 from unicorn import x86_const as x86
 
-from ..core.machine import Fault
-
 CHAIN_END = 0xFFFFFFFF
 EXCEPTION_CONTINUE_EXECUTION = 0
+FILTER_CONTINUE_EXECUTION = 0xFFFFFFFF  # EXCEPTION_CONTINUE_EXECUTION (-1) from a filter
 EXCEPTION_NONCONTINUABLE = 1
 EXCEPTION_UNWINDING = 2
 EXCEPTION_EXIT_UNWIND = 4
@@ -88,19 +89,6 @@ def _record_bytes(status: int, flags: int, address: int, params: list[int]) -> b
     return raw.ljust(RECORD_SIZE, b"\0")
 
 
-def _access_params(proc: Any, status: int, address: int) -> list[int]:
-    """ExceptionInformation of an access violation: read (0), write (1) or execute (8), and the
-    address (the data address is not known here: the faulting instruction's, for an execute)."""
-    if status != STATUS_ACCESS_VIOLATION:
-        return []
-    fault = getattr(proc.machine, "fault", None)
-    if fault is Fault.WRITE:
-        return [1, 0]
-    if fault is Fault.FETCH:
-        return [8, address]
-    return [0, 0]
-
-
 def _stack_bounds(proc: Any) -> tuple[int, int]:
     teb, off = proc.blocks.teb, proc.blocks.off
     return proc.read_u32(teb + off.teb_stack_limit), proc.read_u32(teb + off.teb_stack_base)
@@ -120,39 +108,59 @@ def _call_below(proc: Any, sp: int, fn: int, *args: int) -> int:
     return proc.call(fn, *args) & 0xFFFFFFFF
 
 
-def dispatch_x86(proc: Any, status: int, address: int) -> bool:
-    """Offer an exception raised at ``address`` to the fs:[0] chain; True when a handler took it
-    (the registers then hold the context to resume at)."""
+def dispatch_x86(proc: Any, status: int, address: int, params: list[int] | None = None,
+                 flags: int = 0) -> bool:  # fmt: skip
+    """Offer an exception raised at ``address`` to the vectored handlers, the fs:[0] chain and
+    the unhandled-exception filter; True when one took it (the registers then hold the context
+    to resume at)."""
+    from .seh import access_params
+
     teb = proc.blocks.teb
-    head = proc.read_u32(teb)
-    if head == CHAIN_END or head == 0:
-        return False
     esp = proc.uc.reg_read(x86.UC_X86_REG_ESP)
     context = (esp - CONTEXT_SIZE - 0x40) & ~0xF
     record = (context - RECORD_SIZE) & ~0xF
-    params = _access_params(proc, status, address)
+    pointers = record - 0x10
+    if params is None:
+        params = access_params(proc, status, address)
     proc.write(context, _context_bytes(proc, address))
-    proc.write(record, _record_bytes(status, 0, address, params))
+    proc.write(record, _record_bytes(status, flags, address, params))
+    proc.write(pointers, struct.pack("<II", record, context))
+    below = pointers - 0x10
+    for _handle, fn in list(proc.state.get("vectored_handlers", [])):
+        if _call_below(proc, below, fn, pointers) == FILTER_CONTINUE_EXECUTION:
+            _resume(proc, context)
+            return True
     limit, base = _stack_bounds(proc)
-    frame, seen = head, 0
-    while frame != CHAIN_END and seen < MAX_HANDLERS:
+    frame, seen = proc.read_u32(teb), 0
+    while frame not in (CHAIN_END, 0) and seen < MAX_HANDLERS:
         seen += 1
         if not _valid_record(frame, limit, base):
-            return False
+            break
         handler = proc.read_u32(frame + 4)
-        disposition = _call_below(proc, record - 0x10, handler, record, frame, context, 0)
+        disposition = _call_below(proc, below, handler, record, frame, context, 0)
         if disposition == EXCEPTION_CONTINUE_EXECUTION:
             _resume(proc, context)
             return True
         frame = proc.read_u32(frame)
+    top = proc.state.get("unhandled_filter", 0)
+    if top and _call_below(proc, below, top, pointers) == FILTER_CONTINUE_EXECUTION:
+        _resume(proc, context)
+        return True
     return False
 
 
 def _resume(proc: Any, context: int) -> None:
+    """Load the CONTEXT's registers; EIP goes through the saved CPU context, which also forgets
+    the fault being handled (else Unicorn delivers the next one as a double fault)."""
+    from ..core.cpustate import CpuContext
+
     raw = proc.read(context, CONTEXT_SIZE)
     for offset, reg in RESTORED:
         proc.uc.reg_write(reg, struct.unpack_from("<I", raw, offset)[0])
-    proc.machine.pc = struct.unpack_from("<I", raw, 0xB8)[0]
+    saved = CpuContext(proc.uc)
+    saved.eip = struct.unpack_from("<I", raw, 0xB8)[0]
+    saved.clear_exception()
+    saved.commit()
 
 
 def unwind_x86(proc: Any, target: int, record: int) -> None:

@@ -18,12 +18,21 @@ from .handles import FileHandle
 
 DEFAULT_STACK = 1 << 20
 STD_NAMES = ("CONIN$", "CONOUT$", "CONOUT$")
-USER = "appvirt"
-COMPUTER = "APPVIRT"
-PROFILE_DIR = "C:\\Users\\" + USER
-FOLDERS = ("C:\\Windows\\System32", "C:\\Windows\\Temp", "C:\\ProgramData", "C:\\Program Files",
-           PROFILE_DIR + "\\AppData\\Roaming", PROFILE_DIR + "\\AppData\\Local\\Temp",
-           PROFILE_DIR + "\\Documents", PROFILE_DIR + "\\Desktop")  # fmt: skip
+FOLDERS = ("C:\\Windows\\System32", "C:\\Windows\\Temp", "C:\\ProgramData", "C:\\Program Files")
+USER_FOLDERS = ("AppData\\Roaming", "AppData\\Local\\Temp", "Documents", "Desktop")
+
+
+def user_name(proc: Any) -> str:
+    """The user the program sees: the profile's ``identity.username``."""
+    return str(getattr(proc.profile, "username", "appvirt"))
+
+
+def computer_name(proc: Any) -> str:
+    return str(getattr(proc.profile, "computer_name", "APPVIRT"))
+
+
+def profile_dir(proc: Any) -> str:
+    return "C:\\Users\\" + user_name(proc)
 
 
 def setup_process(proc: Any, argv: list[str], env: dict[str, str], stdio: list[OpenFile]) -> None:
@@ -44,7 +53,8 @@ def setup_process(proc: Any, argv: list[str], env: dict[str, str], stdio: list[O
                 for i, f in enumerate(stdio))  # fmt: skip
     proc.std_handles = list(std)
     proc.env = windows_environment(env, proc)
-    proc.cmdline = command_line([proc.exe_path, *argv[1:]])
+    if not getattr(proc, "cmdline", ""):  # a child keeps its parent's string (spawn.py)
+        proc.cmdline = command_line([proc.exe_path, *argv[1:]])
     proc.env_block_w = _env_block(proc)
     blocks.set_params(proc.exe_path, proc.cmdline, proc.cwd, proc.env_block_w, std,  # type: ignore[arg-type]
                       proc.exe_path)  # fmt: skip
@@ -67,7 +77,8 @@ def setup_process(proc: Any, argv: list[str], env: dict[str, str], stdio: list[O
 
 def _make_folders(proc: Any) -> None:
     vfs = proc.vfs
-    for folder in FOLDERS:
+    home = profile_dir(proc)
+    for folder in (*FOLDERS, *(home + "\\" + sub for sub in USER_FOLDERS)):
         try:  # appvirt's own folders: a sandbox keeps only what the program puts in them
             vfs.make_skeleton("/" + folder[3:].replace("\\", "/"))
         except OSError:
@@ -76,14 +87,15 @@ def _make_folders(proc: Any) -> None:
 
 def windows_environment(env: dict[str, str], proc: Any) -> dict[str, str]:
     """The guest's variables plus the ones every Windows process has (PATH made Windows-like)."""
+    home, user, computer = profile_dir(proc), user_name(proc), computer_name(proc)
     out = {
         "ALLUSERSPROFILE": "C:\\ProgramData",
-        "APPDATA": PROFILE_DIR + "\\AppData\\Roaming",
-        "COMPUTERNAME": COMPUTER,
+        "APPDATA": home + "\\AppData\\Roaming",
+        "COMPUTERNAME": computer,
         "ComSpec": "C:\\Windows\\System32\\cmd.exe",
         "HOMEDRIVE": "C:",
-        "HOMEPATH": "\\Users\\" + USER,
-        "LOCALAPPDATA": PROFILE_DIR + "\\AppData\\Local",
+        "HOMEPATH": home[2:],
+        "LOCALAPPDATA": home + "\\AppData\\Local",
         "NUMBER_OF_PROCESSORS": "1",
         "OS": "Windows_NT",
         "Path": "C:\\Windows\\System32;C:\\Windows",
@@ -93,11 +105,11 @@ def windows_environment(env: dict[str, str], proc: Any) -> dict[str, str]:
         "ProgramFiles": "C:\\Program Files",
         "SystemDrive": "C:",
         "SystemRoot": "C:\\Windows",
-        "TEMP": PROFILE_DIR + "\\AppData\\Local\\Temp",
-        "TMP": PROFILE_DIR + "\\AppData\\Local\\Temp",
-        "USERDOMAIN": COMPUTER,
-        "USERNAME": USER,
-        "USERPROFILE": PROFILE_DIR,
+        "TEMP": home + "\\AppData\\Local\\Temp",
+        "TMP": home + "\\AppData\\Local\\Temp",
+        "USERDOMAIN": computer,
+        "USERNAME": user,
+        "USERPROFILE": home,
         "windir": "C:\\Windows",
     }
     for key, value in env.items():

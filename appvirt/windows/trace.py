@@ -48,6 +48,9 @@ def format_call(proc: Any, api: Any, args: list[Any], ret: Any) -> str:
     if api.variadic:
         shown.append("...")
     head = f"{api.dll}!{api.name}({', '.join(shown)})"
+    sched = getattr(proc, "sched", None)
+    if sched is not None and sched.next_id > sched.first_extra_id:  # more than one thread
+        head = f"[tid {proc.tid}] {head}"
     if api.ret is T.VOID:
         return head
     if ret is None:

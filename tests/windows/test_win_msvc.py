@@ -8,8 +8,11 @@ and report ``Fatal error in launcher: Unable to find an appended archive.`` thro
 
 With a script appended the way pip appends it (a shebang line, then a zip archive), the launcher
 reads its archive's end records back, checks the shebang names an ``.exe`` (shlwapi's
-StrStrIW) and goes on to create a job object for the child; appvirt has no job objects or child
-processes for Windows programs, so that is where it stops, again with its own message.
+StrStrIW), creates a job object that kills its child when the launcher goes (kill-on-close),
+makes inheritable copies of its standard handles and starts the program the shebang names with
+CreateProcessW, waits for it and exits with its exit code. The sandbox has no Python for
+Windows, so a shebang naming python.exe ends with the launcher's "Unable to create process"
+message (with FormatMessageW's text); a shebang naming one of appvirt's sample programs runs it.
 
 The messages reach a console only. The static CRT gives stderr a 4 KiB buffer when it is not a
 character device (``_flsbuf``/``_getbuf``), and ``ExitProcess`` does not flush the EXE's own CRT
@@ -111,7 +114,9 @@ def with_script(exe: Path, shebang: bytes) -> Path:
     [
         (b"#!/usr/bin/python3",
          b"Expected to find a command ending in '.exe' in shebang line: /usr/bin/python3"),
-        (b'#!"C:\\Program Files\\Python\\PYTHON.EXE"', b"Job creation failed"),
+        (b'#!"C:\\Program Files\\Python\\PYTHON.EXE"',
+         b"Unable to create process using '\"C:\\Program Files\\Python\\PYTHON.EXE\"  \"{script}\" ': "
+         b"The system cannot find the file specified.\n"),
     ],
 )  # fmt: skip
 def test_launcher_reads_its_appended_script(tmp_path: Path, name: str, shebang: bytes,
@@ -119,4 +124,27 @@ def test_launcher_reads_its_appended_script(tmp_path: Path, name: str, shebang: 
     exe = with_script(copy_launcher(name, tmp_path), shebang)
     status, out, err = run_with_console_stderr(["run", f"./{exe.name}"], tmp_path)
     assert (status, out) == (1, b"")
-    assert err.replace(b"\r", b"") == b"Fatal error in launcher: " + message + b"\n"
+    script = ("C:" + str(exe).replace("/", "\\")).encode()
+    expected = b"Fatal error in launcher: " + message.replace(b"{script}", script) + b"\n"
+    assert err.replace(b"\r", b"") == expected
+
+
+@pytest.mark.parametrize("name", launchers())
+def test_launcher_starts_the_program_its_shebang_names(tmp_path: Path, name: str) -> None:
+    """The child runs in the same sandbox with the launcher's arguments after the script's
+    path, its output reaches the launcher's stdout, and its exit code is the launcher's."""
+    from helpers import ROOT
+
+    shutil.copyfile(ROOT / "samples" / "bin" / "windows" / "args64.exe", tmp_path / "args64.exe")
+    folder = "C:" + str(tmp_path).replace("/", "\\")
+    exe = with_script(copy_launcher(name, tmp_path), f'#!"{folder}\\args64.exe" --exit 9'.encode())
+    proc = subprocess.run([sys.executable, "-m", "appvirt", "run", f"./{exe.name}", "a", "b c"],
+                          cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=120)  # fmt: skip
+    expected = (
+        f"argc=6\nargv[0]=args64\nargv[1]=--exit\nargv[2]=9\nargv[3]={folder}\\{exe.name}\n"
+        f'argv[4]=a\nargv[5]=b c\ncmdline_tail=--exit 9 "{folder}\\{exe.name}" a "b c"\n'
+        "env_count=0\nexit=9\n"
+    )
+    assert (proc.returncode, proc.stderr) == (9, b"")
+    assert proc.stdout == expected.replace("\n", "\r\n").encode()

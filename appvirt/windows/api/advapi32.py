@@ -443,20 +443,21 @@ def RegQueryInfoKeyW(proc: Any, hkey: int, cls: int, cls_size: int, reserved: in
 
 
 def _user_name(proc: Any, buf: int, size_ptr: int, wide: bool) -> int:
-    from ..startup import USER
+    from ..startup import user_name
 
+    name = user_name(proc)
     size = proc.read_u32(size_ptr)
-    proc.write_u32(size_ptr, len(USER) + 1)
-    if len(USER) + 1 > size:
+    proc.write_u32(size_ptr, len(name) + 1)
+    if len(name) + 1 > size:
         proc.set_last_error(122)
         return 0
-    proc.write(buf, USER.encode("utf-16-le") + b"\0\0" if wide else USER.encode() + b"\0")
+    proc.write(buf, name.encode("utf-16-le") + b"\0\0" if wide else name.encode() + b"\0")
     return 1
 
 
 @winapi("advapi32", args=(PTR, PTR), ret=BOOL)
 def GetUserNameA(proc: Any, buf: int, size: int) -> int:
-    """The sandbox user, "appvirt"."""
+    """The sandbox user: the profile's ``identity.username`` ("appvirt" by default)."""
     return _user_name(proc, buf, size, False)
 
 

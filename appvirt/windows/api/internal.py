@@ -2,14 +2,13 @@
 
 They live in a hidden module (``appvirt.dll``, not in the PEB's loader lists): the sentinel that
 ends a nested call into guest code, and the address the entry point returns to, which ends the
-process with the returned value as Windows' BaseThreadInitThunk does.
+thread with the returned value as Windows' BaseThreadInitThunk does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..process import ProcessExit
 from .decl import UINT, VOID, winapi
 
 
@@ -28,8 +27,9 @@ def callback_return(proc: Any) -> None:
 
 @winapi("appvirt", "__thread_return", args=(UINT,), ret=VOID)
 def thread_return(proc: Any, code: int) -> None:
-    """The entry point returned: the only thread ends, so the process exits with its value."""
-    from . import msvcrt
+    """A thread's routine (or the entry point) returned: the thread ends with its value, as
+    ExitThread; the last thread's end is the process's, with that exit code."""
+    from ..threads import exit_current
 
-    msvcrt.flush_all(proc)
-    raise ProcessExit(code)
+    thread = proc.thread
+    exit_current(proc, 0 if thread is not None and thread.void_routine else code)

@@ -7,6 +7,7 @@ import struct
 from typing import Any
 
 from ....vfs.flags import O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
+from ....vfs.pipe import PipeReader
 from ....vfs.types import FileKind
 from ... import paths
 from ...handles import FileHandle, FindHandle
@@ -22,7 +23,7 @@ INVALID = 0xFFFFFFFF
 ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, ERROR_ACCESS_DENIED = 2, 3, 5
 ERROR_INVALID_HANDLE, ERROR_NO_MORE_FILES, ERROR_FILE_EXISTS = 6, 18, 80
 ERROR_INVALID_PARAMETER, ERROR_ALREADY_EXISTS, ERROR_NEGATIVE_SEEK = 87, 183, 131
-ERROR_DIR_NOT_EMPTY, ERROR_INSUFFICIENT_BUFFER = 145, 122
+ERROR_DIR_NOT_EMPTY, ERROR_INSUFFICIENT_BUFFER, ERROR_BROKEN_PIPE = 145, 122, 109
 EPOCH_DIFF = 116444736000000000  # 1601-01-01 to 1970-01-01 in 100 ns units
 
 
@@ -157,6 +158,11 @@ def ReadFile(proc: Any, handle: int, buf: int, size: int, got: int, overlapped: 
         flush_all(proc)
     try:
         data = fh.file.read(size) if size else b""
+    except BlockingIOError:  # an empty pipe whose writers are still open: wait for them
+        from .pipes import wait_pipe
+
+        raise wait_pipe(fh.file.read_ready,
+                        lambda: ReadFile(proc, handle, buf, size, got, overlapped)) from None  # fmt: skip
     except OSError as err:
         if got:
             proc.write_u32(got, 0)
@@ -164,6 +170,12 @@ def ReadFile(proc: Any, handle: int, buf: int, size: int, got: int, overlapped: 
     proc.write(buf, data)
     if got:
         proc.write_u32(got, len(data))
+    if not data and size and isinstance(fh.file, PipeReader):
+        return _fail(proc, ERROR_BROKEN_PIPE)  # every handle of the write end is closed
+    if data and fh.file.kind is FileKind.FIFO:
+        from .pipes import pipe_moved
+
+        pipe_moved(proc, fh)  # a writer waiting for room may go on
     return 1
 
 
@@ -181,12 +193,21 @@ def WriteFile(proc: Any, handle: int, buf: int, size: int, done: int, overlapped
         if fh.append:
             fh.file.seek(0, 2)
         n = fh.file.write(data) if data else 0
+    except BlockingIOError:  # a full pipe: wait until its reader makes room
+        from .pipes import wait_pipe
+
+        raise wait_pipe(fh.file.write_ready,
+                        lambda: WriteFile(proc, handle, buf, size, done, overlapped)) from None  # fmt: skip
     except OSError as err:
         if done:
             proc.write_u32(done, 0)
         return _fail(proc, paths.win_error(err))
     if done:
         proc.write_u32(done, n)
+    if n and fh.file.kind is FileKind.FIFO:
+        from .pipes import pipe_moved
+
+        pipe_moved(proc, fh)
     return 1
 
 
@@ -563,6 +584,17 @@ def CloseHandle(proc: Any, handle: int) -> int:
         if handle in (0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFE, 0xFFFFFFFE):
             return 1  # pseudo-handles close as a no-op
         return _fail(proc, ERROR_INVALID_HANDLE)
+    if not isinstance(obj, FileHandle):
+        from ...sync import drop_handle
+
+        drop_handle(proc, obj)  # a kernel object: its last handle may end a job, free a name
+        return 1
+    if obj.file.kind is FileKind.FIFO and obj.std < 0:
+        from .pipes import pipe_moved
+
+        obj.file.close()
+        pipe_moved(proc, obj)  # the other end may see end of file or a broken pipe now
+        return 1
     if isinstance(obj, FileHandle):
         from ..msvcrt.state import flush_handle
 
@@ -776,21 +808,21 @@ def SetCurrentDirectoryW(proc: Any, path: int) -> int:
     return _fail(proc, code) if code else 1
 
 
-def _temp_path() -> str:
-    from ...startup import PROFILE_DIR
+def _temp_path(proc: Any) -> str:
+    from ...startup import profile_dir
 
-    return PROFILE_DIR + "\\AppData\\Local\\Temp\\"
+    return profile_dir(proc) + "\\AppData\\Local\\Temp\\"
 
 
 @winapi("kernel32", args=(UINT, PTR), ret=UINT)
 def GetTempPathA(proc: Any, size: int, buf: int) -> int:
     """The TEMP folder, with a trailing backslash."""
-    return _copy_out(proc, _temp_path(), buf, size, False)
+    return _copy_out(proc, _temp_path(proc), buf, size, False)
 
 
 @winapi("kernel32", args=(UINT, PTR), ret=UINT)
 def GetTempPathW(proc: Any, size: int, buf: int) -> int:
-    return _copy_out(proc, _temp_path(), buf, size, True)
+    return _copy_out(proc, _temp_path(proc), buf, size, True)
 
 
 def _temp_file_name(proc: Any, folder: str, prefix: str, unique: int) -> str | int:

@@ -1,5 +1,6 @@
-"""The process: command line, environment, modules (LoadLibrary, GetProcAddress), exit, TLS/FLS,
-errors, startup information and system information."""
+"""The process: command line, environment, modules (LoadLibrary, GetProcAddress), exit, errors,
+startup information and system information (threads and TLS/FLS: threads.py; child processes:
+children.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from ..decl import BOOL, HANDLE, INT, PTR, STR, UINT, VOID, WSTR, winapi
 
 ERROR_MOD_NOT_FOUND, ERROR_PROC_NOT_FOUND, ERROR_INVALID_HANDLE = 126, 127, 6
 ERROR_ENVVAR_NOT_FOUND, ERROR_INSUFFICIENT_BUFFER = 203, 122
-TLS_OUT_OF_INDEXES = 0xFFFFFFFF
 
 
 def _cached(proc: Any, key: str, raw: bytes) -> int:
@@ -314,11 +314,6 @@ def FindResourceA(proc: Any, module: int, name: int, kind: int) -> int:
     return 0
 
 
-@winapi("kernel32", args=(HANDLE,), ret=BOOL)
-def DisableThreadLibraryCalls(proc: Any, module: int) -> int:
-    return 1
-
-
 # -- exit, errors, identity ---------------------------------------------------------------------------
 @winapi("kernel32", args=(UINT,), ret=VOID)
 def ExitProcess(proc: Any, code: int) -> None:
@@ -326,23 +321,6 @@ def ExitProcess(proc: Any, code: int) -> None:
     from ..msvcrt.state import flush_all
 
     flush_all(proc)
-    raise ProcessExit(code)
-
-
-@winapi("kernel32", args=(HANDLE, UINT), ret=BOOL)
-def TerminateProcess(proc: Any, handle: int, code: int) -> int:
-    if handle in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-        from ..msvcrt.state import flush_all
-
-        flush_all(proc)
-        raise ProcessExit(code)
-    proc.set_last_error(5)
-    return 0
-
-
-@winapi("kernel32", args=(UINT,), ret=VOID)
-def ExitThread(proc: Any, code: int) -> None:
-    """The only thread ending ends the process."""
     raise ProcessExit(code)
 
 
@@ -469,15 +447,16 @@ def GetVersionExW(proc: Any, out: int) -> int:
 
 
 def _computer_name(proc: Any, buf: int, size_ptr: int, wide: bool) -> int:
-    from ...startup import COMPUTER
+    from ...startup import computer_name
 
+    name = computer_name(proc)
     size = proc.read_u32(size_ptr)
-    if len(COMPUTER) + 1 > size:
-        proc.write_u32(size_ptr, len(COMPUTER) + 1)
+    if len(name) + 1 > size:
+        proc.write_u32(size_ptr, len(name) + 1)
         proc.set_last_error(111)  # ERROR_BUFFER_OVERFLOW
         return 0
-    proc.write(buf, COMPUTER.encode("utf-16-le") + b"\0\0" if wide else COMPUTER.encode() + b"\0")
-    proc.write_u32(size_ptr, len(COMPUTER))
+    proc.write(buf, name.encode("utf-16-le") + b"\0\0" if wide else name.encode() + b"\0")
+    proc.write_u32(size_ptr, len(name))
     return 1
 
 
@@ -491,87 +470,9 @@ def GetComputerNameW(proc: Any, buf: int, size: int) -> int:
     return _computer_name(proc, buf, size, True)
 
 
-# -- thread-local and fiber-local storage ---------------------------------------------------------
-@winapi("kernel32", ret=UINT)
-def TlsAlloc(proc: Any) -> int:
-    """A TLS slot of the TEB (64 of them)."""
-    used = proc.state.setdefault("tls_used", set())
-    for i in range(64):
-        if i not in used:
-            used.add(i)
-            proc.mem.poke(_tls_slot(proc, i), bytes(proc.word))
-            return i
-    return TLS_OUT_OF_INDEXES
-
-
-def _tls_slot(proc: Any, index: int) -> int:
-    return int(proc.blocks.teb + proc.blocks.off.teb_tls_slots + index * proc.word)
-
-
-@winapi("kernel32", args=(UINT,), ret=PTR)
-def TlsGetValue(proc: Any, index: int) -> int:
-    if index >= 64:
-        proc.set_last_error(87)
-        return 0
-    proc.set_last_error(0)
-    return int(proc.read_ptr(_tls_slot(proc, index)))
-
-
-@winapi("kernel32", args=(UINT, PTR), ret=BOOL)
-def TlsSetValue(proc: Any, index: int, value: int) -> int:
-    if index >= 64:
-        proc.set_last_error(87)
-        return 0
-    proc.write_ptr(_tls_slot(proc, index), value)
-    return 1
-
-
-@winapi("kernel32", args=(UINT,), ret=BOOL)
-def TlsFree(proc: Any, index: int) -> int:
-    proc.state.setdefault("tls_used", set()).discard(index)
-    return 1
-
-
-@winapi("kernel32", args=(PTR,), ret=UINT)
-def FlsAlloc(proc: Any, callback: int) -> int:
-    """Fiber-local storage of the one fiber (callbacks are not run at exit)."""
-    fls = proc.state.setdefault("fls", {})
-    index = len(fls)
-    fls[index] = 0
-    return index
-
-
-@winapi("kernel32", args=(UINT,), ret=PTR)
-def FlsGetValue(proc: Any, index: int) -> int:
-    proc.set_last_error(0)
-    return int(proc.state.setdefault("fls", {}).get(index, 0))
-
-
-@winapi("kernel32", args=(UINT, PTR), ret=BOOL)
-def FlsSetValue(proc: Any, index: int, value: int) -> int:
-    fls = proc.state.setdefault("fls", {})
-    if index not in fls:
-        proc.set_last_error(87)
-        return 0
-    fls[index] = value
-    return 1
-
-
-@winapi("kernel32", args=(UINT,), ret=BOOL)
-def FlsFree(proc: Any, index: int) -> int:
-    proc.state.setdefault("fls", {}).pop(index, None)
-    return 1
-
-
 @winapi("kernel32", args=(PTR, PTR), ret=BOOL)
 def IsWow64Process(proc: Any, handle: int, out: int) -> int:
     proc.write_u32(out, 0)
-    return 1
-
-
-@winapi("kernel32", args=(HANDLE, PTR), ret=BOOL)
-def GetExitCodeProcess(proc: Any, handle: int, out: int) -> int:
-    proc.write_u32(out, 259)  # STILL_ACTIVE
     return 1
 
 

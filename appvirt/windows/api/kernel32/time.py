@@ -1,5 +1,5 @@
-"""Time: system time and FILETIME from the run's clock, tick counts, the performance counter,
-Sleep. The sandbox's time zone is UTC."""
+"""Time: system time and FILETIME from the run's clock, tick counts, the performance counter
+(Sleep is in threads.py). The sandbox's time zone is UTC."""
 
 from __future__ import annotations
 
@@ -115,22 +115,6 @@ def QueryPerformanceCounter(proc: Any, out: int) -> int:
 def QueryPerformanceFrequency(proc: Any, out: int) -> int:
     proc.write(out, struct.pack("<q", PERF_FREQUENCY))
     return 1
-
-
-@winapi("kernel32", args=(UINT,), ret=VOID)
-def Sleep(proc: Any, ms: int) -> None:
-    """Sleep on the run's clock (virtual in frozen mode); INFINITE is refused as a deadlock."""
-    if ms == 0xFFFFFFFF:
-        from ...process import GuestCrash
-
-        raise GuestCrash(0xC0000194, 0)  # STATUS_POSSIBLE_DEADLOCK: nothing can wake it
-    proc.clock.sleep(ms * 1_000_000)
-
-
-@winapi("kernel32", args=(UINT, BOOL), ret=UINT)
-def SleepEx(proc: Any, ms: int, alertable: int) -> int:
-    Sleep(proc, ms)
-    return 0
 
 
 @winapi("kernel32", args=(PTR, PTR, PTR, PTR, PTR), ret=BOOL)

@@ -227,14 +227,6 @@ def _initialize_narrow_environment(proc: Any) -> int:
 alias("msvcrt", "_initialize_wide_environment", "_initialize_narrow_environment")
 
 
-@winapi("msvcrt", args=(INT,), ret=VOID)
-def _lock(proc: Any, n: int) -> None:
-    """CRT locks: one thread, nothing to wait for."""
-
-
-alias("msvcrt", "_unlock", "_lock")
-
-
 @winapi("msvcrt", ret=PTR)
 def _errno(proc: Any) -> int:
     """Address of errno."""

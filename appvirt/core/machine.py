@@ -105,7 +105,7 @@ class Cpu:
         self.depth = 0  # nested emu_start calls in progress (0: not inside the emulator)
 
     # -- hooks ------------------------------------------------------------------------------------
-    def _fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
         """A trap callback raised: stop the run; ``run`` re-raises ``exc``."""
         self._error = exc
         uclib.emu_stop(self.uch)
@@ -117,7 +117,7 @@ class Cpu:
             try:
                 return fn(*args)
             except BaseException as exc:  # noqa: BLE001 - re-raised from run()
-                self._fail(exc)
+                self.fail(exc)
                 return False
 
         return guarded
@@ -140,11 +140,23 @@ class Cpu:
             try:
                 fn()
             except BaseException as exc:  # noqa: BLE001 - re-raised from run()
-                self._fail(exc)
+                self.fail(exc)
             finally:
                 self.pc_bias = 0
 
         self._hooks.append(uclib.hook_syscall_raw(self.uch, x86.UC_X86_INS_SYSCALL, entry))
+
+    def on_syscall_raw(self, cb: Callable[[int, int], None]) -> None:
+        """SYSCALL hook whose ``cb(uc, user)`` is the ctypes callback itself (no wrapper frame).
+
+        ``cb`` must catch everything (``fail`` hands an exception to ``run``) and keep ``pc_bias``
+        at 2 while it runs, as ``on_syscall_fast`` does.
+        """
+        self._hooks.append(uclib.hook_syscall_raw(self.uch, x86.UC_X86_INS_SYSCALL, cb))
+
+    def on_interrupt_raw(self, cb: Callable[[int, int, int], None]) -> None:
+        """Interrupt hook whose ``cb(uc, intno, user)`` is the ctypes callback; it must not raise."""
+        self._hooks.append(uclib.hook_interrupt_raw(self.uch, cb))
 
     def on_sysenter(self, fn: Callable[[], None]) -> None:
         """i386 SYSENTER instruction (Windows API stubs; served in place, EIP after it)."""
@@ -161,7 +173,7 @@ class Cpu:
             try:
                 fn(intno)
             except BaseException as exc:  # noqa: BLE001 - re-raised from run()
-                self._fail(exc)
+                self.fail(exc)
 
         self._hooks.append(uclib.hook_interrupt_raw(self.uch, entry))
 
@@ -291,27 +303,7 @@ class Machine(Cpu):
 
     def copy_from(self, parent: Machine) -> None:
         """Make this machine's memory a copy of ``parent``'s (fork): mappings, contents, brk, GDT."""
-        zero = bytes(0x10000)
-        mem = self.mem
-        for v in parent.mem.vmas:
-            mem.map(
-                v.start,
-                v.end - v.start,
-                v.perms,
-                v.name,
-                offset=v.offset,
-                inode=v.inode,
-                shared=v.shared,
-            )
-            addr = v.start
-            while addr < v.end:
-                size = min(0x10000, v.end - addr)
-                chunk = bytes(parent.uc.mem_read(addr, size))
-                if chunk != zero[:size]:
-                    self.uc.mem_write(addr, chunk)
-                addr += size
-        mem.brk_start, mem.brk = parent.mem.brk_start, parent.mem.brk
-        mem.peak_bytes = max(mem.peak_bytes, parent.mem.peak_bytes)
+        self.mem.fork_from(parent.mem)
         if self.gdt_base:
             self.uc.mem_write(self.gdt_base, bytes(parent.uc.mem_read(parent.gdt_base, 0x1000)))
 

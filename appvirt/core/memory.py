@@ -9,16 +9,20 @@ memory through ``read``/``write``, which check the mappings and raise ``GuestFau
 from __future__ import annotations
 
 import bisect
+import ctypes
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from unicorn import UC_PROT_ALL, Uc, UcError
 
 from ..loader.image import Perm
+from . import uclib
 from .pagetables import PageTables, leaf_flags
 
 PAGE = 0x1000
 MAX_MAPPINGS = 65530
+_FORK_WINDOW = 0x100000
+_FORK_PIECE = 0x10000
+_ZERO_PIECE = bytes(_FORK_PIECE)
 
 
 def page_down(x: int) -> int:
@@ -42,15 +46,30 @@ class OutOfMemory(Exception):
     """No room for a mapping, or the memory limit would be exceeded (ENOMEM)."""
 
 
-@dataclass(slots=True)
 class Vma:
-    start: int
-    end: int
-    perms: Perm
-    name: str = ""  # path, "[heap]", "[stack]", "[vdso]" ...
-    offset: int = 0
-    inode: int = 0
-    shared: bool = False
+    """One mapping. A plain slotted class: dataclass creation costs ~1 ms of every launch."""
+
+    __slots__ = ("start", "end", "perms", "name", "offset", "inode", "shared")
+
+    def __init__(self, start: int, end: int, perms: Perm, name: str = "", offset: int = 0,
+                 inode: int = 0, shared: bool = False) -> None:  # fmt: skip
+        self.start = start
+        self.end = end
+        self.perms = perms
+        self.name = name  # path, "[heap]", "[stack]", "[vdso]" ...
+        self.offset = offset
+        self.inode = inode
+        self.shared = shared
+
+    def __repr__(self) -> str:
+        return f"Vma({self.start:#x}-{self.end:#x} {self.perms!r} {self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Vma):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in Vma.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def clone(self, start: int, end: int) -> Vma:
         return Vma(
@@ -64,18 +83,22 @@ class Vma:
         )
 
 
-@dataclass(slots=True, frozen=True)
 class Layout:
-    """Where things go in one architecture's address space."""
+    """Where things go in one architecture's address space (two constant instances)."""
 
-    task_size: int
-    stack_top: int
-    stack_size: int
-    mmap_base: int
-    mmap_min: int
-    pie_base: int
-    arena: int  # physical memory for page tables, never mapped in guest virtual space
-    pae32: bool
+    __slots__ = ("task_size", "stack_top", "stack_size", "mmap_base", "mmap_min", "pie_base",
+                 "arena", "pae32")  # fmt: skip
+
+    def __init__(self, task_size: int, stack_top: int, stack_size: int, mmap_base: int,
+                 mmap_min: int, pie_base: int, arena: int, pae32: bool) -> None:  # fmt: skip
+        self.task_size = task_size
+        self.stack_top = stack_top
+        self.stack_size = stack_size
+        self.mmap_base = mmap_base
+        self.mmap_min = mmap_min
+        self.pie_base = pie_base
+        self.arena = arena  # physical memory for page tables, never mapped in guest virtual space
+        self.pae32 = pae32
 
 
 LAYOUT_64 = Layout(
@@ -116,6 +139,8 @@ class AddressSpace:
         self.tables = PageTables(self._phys_write, self._map_arena, layout.arena, layout.pae32)
         self._tlb_dirty = False
         self._stale: list[tuple[int, int]] = []  # unmapped ranges whose Unicorn backing remains
+        self._uch = uclib.handle(uc)
+        self._cstr_buf = ctypes.create_string_buffer(PAGE + 1)
 
     # -- backing and tables ---------------------------------------------------------------------
     def _phys_write(self, addr: int, data: bytes) -> None:
@@ -196,8 +221,11 @@ class AddressSpace:
         self.mapped_bytes = new
         self.peak_bytes = max(self.peak_bytes, new)
 
-    def map(self, start: int, size: int, perms: Perm, name: str = "", **info: object) -> int:
-        """Map [start, start+size) zero-filled; any existing mapping there is replaced."""
+    def map(
+        self, start: int, size: int, perms: Perm, name: str = "", data: bytes = b"", **info: object
+    ) -> int:
+        """Map [start, start+size) zero-filled, or starting with ``data`` (a file mapping's bytes,
+        written once, without zeroing reused backing first); existing mappings there go."""
         size = page_up(size)
         end = start + size
         if (
@@ -212,11 +240,14 @@ class AddressSpace:
         if not self.is_free(start, end):
             self.unmap(start, size)
         self._account(size)
+        data = data[:size]
         try:
-            self._back(start, end)
+            self._back(start, end, start + len(data))
         except UcError:
             self.mapped_bytes -= size
             raise OutOfMemory() from None
+        if data:
+            self.poke(start, data)
         vma = Vma(start, end, perms, name)
         for key, value in info.items():
             setattr(vma, key, value)
@@ -257,16 +288,17 @@ class AddressSpace:
             self.mapped_bytes -= v.end - v.start
             self._stale.append((v.start, v.end))
 
-    def _back(self, start: int, end: int) -> None:
-        """Give [start, end) Unicorn backing: reuse stale backing (zeroed), map the rest."""
+    def _back(self, start: int, end: int, filled: int = 0) -> None:
+        """Give [start, end) Unicorn backing: reuse stale backing (zeroed, except below ``filled``,
+        which the caller overwrites at once), map the rest."""
         addr = start
         for lo, hi in sorted(r for r in self._stale if r[0] < end and start < r[1]):
             if addr < lo:
                 self.uc.mem_map(addr, lo - addr, UC_PROT_ALL)
-            a, b = max(lo, start), min(hi, end)
+            a, b = max(lo, start, filled), min(hi, end)
             for chunk in range(a, b, 0x100000):
                 self.uc.mem_write(chunk, bytes(min(0x100000, b - chunk)))
-            addr = max(addr, b)
+            addr = max(addr, min(hi, end))
         if addr < end:
             self.uc.mem_map(addr, end - addr, UC_PROT_ALL)
         kept: list[tuple[int, int]] = []
@@ -279,6 +311,58 @@ class AddressSpace:
             else:
                 kept.append((lo, hi))
         self._stale = kept
+
+    def fork_from(self, parent: AddressSpace) -> None:
+        """Make this fresh address space a copy of ``parent`` (fork): mappings, contents, brk.
+
+        Adjacent mappings share one Unicorn region and one page-table pass; contents move in 1 MiB
+        windows through one reusable buffer, and 64 KiB pieces that are all zero (untouched stack,
+        heap, bss) are skipped, since fresh backing is zero already.
+        """
+        if self.memory_limit is not None and parent.mapped_bytes > self.memory_limit:
+            raise OutOfMemory()
+        self.vmas = [v.clone(v.start, v.end) for v in parent.vmas]
+        self._starts = list(parent._starts)
+        self.mapped_bytes = parent.mapped_bytes
+        self.peak_bytes = max(self.peak_bytes, parent.peak_bytes, self.mapped_bytes)
+        self.brk_start, self.brk = parent.brk_start, parent.brk
+        runs: list[list[int]] = []
+        for v in self.vmas:
+            if runs and runs[-1][1] == v.start:
+                runs[-1][1] = v.end
+            else:
+                runs.append([v.start, v.end])
+        try:
+            for lo, hi in runs:
+                self.uc.mem_map(lo, hi - lo, UC_PROT_ALL)
+        except UcError:
+            raise OutOfMemory() from None
+        for lo, hi in runs:
+            self.tables.update(lo, hi, self._pieces)
+        self._tlb_dirty = True
+        src, dst = uclib.handle(parent.uc), uclib.handle(self.uc)
+        window = bytearray(_FORK_WINDOW)
+        view = (ctypes.c_char * _FORK_WINDOW).from_buffer(window)
+        base = ctypes.addressof(view)
+        for lo, hi in runs:
+            for addr in range(lo, hi, _FORK_WINDOW):
+                size = min(_FORK_WINDOW, hi - addr)
+                if not uclib.mem_read_into(src, addr, view, size):
+                    raise OutOfMemory()
+                start = -1  # first offset of the pending run of non-zero pieces
+                for off in range(0, size + _FORK_PIECE, _FORK_PIECE):
+                    zero = (
+                        off >= size
+                        or window[off : off + _FORK_PIECE]
+                        == _ZERO_PIECE[: min(_FORK_PIECE, size - off)]
+                    )
+                    if not zero and start < 0:
+                        start = off
+                    elif zero and start >= 0:
+                        end = min(off, size)
+                        uclib.mem_write_ptr(dst, addr + start, base + start, end - start)
+                        start = -1
+        del view
 
     def release_stale(self) -> None:
         """Unmap backing of unmapped ranges. Only outside emulation: ``uc_mem_unmap`` called from a
@@ -355,13 +439,18 @@ class AddressSpace:
 
     # -- guest memory access for handlers -------------------------------------------------------
     def check(self, addr: int, size: int, write: bool = False) -> None:
+        """GuestFault unless [addr, addr+size) is mapped writable (or readable: R or X)."""
         if size <= 0:
             return
         end = addr + size
-        need = Perm.W if write else Perm.R
+        need = 2 if write else 5  # plain ints: IntFlag arithmetic costs microseconds per call
+        starts, vmas = self._starts, self.vmas
         while addr < end:
-            v = self.find(addr)
-            if v is None or not (v.perms & need or (not write and v.perms & Perm.X)):
+            i = bisect.bisect_right(starts, addr) - 1
+            if i < 0:
+                raise GuestFault(addr, write)
+            v = vmas[i]
+            if v.end <= addr or not int(v.perms) & need:
                 raise GuestFault(addr, write)
             addr = v.end
 
@@ -369,29 +458,42 @@ class AddressSpace:
         if size <= 0:
             return b""
         self.check(addr, size)
-        return bytes(self.uc.mem_read(addr, size))
+        data = uclib.mem_read_bytes(self._uch, addr, size)
+        if data is None:
+            raise GuestFault(addr)
+        return data
 
     def write(self, addr: int, data: bytes) -> None:
         if not data:
             return
         self.check(addr, len(data), True)
-        self.uc.mem_write(addr, data)
+        self.poke(addr, data)
 
     def poke(self, addr: int, data: bytes) -> None:
         """Write ignoring guest permissions (loader, kernel-owned pages)."""
-        self.uc.mem_write(addr, data)
+        if type(data) is bytes:
+            if not uclib.mem_write_from(self._uch, addr, data):
+                raise GuestFault(addr, True)
+        else:
+            self.uc.mem_write(addr, data)
 
     def read_cstr(self, addr: int, limit: int = 4096) -> bytes:
-        """A NUL-terminated string, read page by page so it may end just before unmapped memory."""
-        out = bytearray()
+        """A NUL-terminated string, read page by page so it may end just before unmapped memory.
+
+        Each page's piece is read into one reusable buffer whose ``value`` stops at the first NUL.
+        """
+        buf = self._cstr_buf
+        out = b""
         while len(out) < limit:
             chunk_len = min(PAGE - (addr & (PAGE - 1)), limit - len(out))
-            chunk = self.read(addr, chunk_len)
-            nul = chunk.find(b"\0")
-            if nul >= 0:
-                out += chunk[:nul]
-                return bytes(out)
-            out += chunk
+            self.check(addr, chunk_len)
+            buf[chunk_len] = b"\0"
+            if not uclib.mem_read_into(self._uch, addr, buf, chunk_len):
+                raise GuestFault(addr)
+            piece = buf.value
+            out += piece
+            if len(piece) < chunk_len:
+                return out
             addr += chunk_len
         raise GuestFault(addr)
 

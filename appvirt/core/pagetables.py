@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from ..loader.image import Perm
 
@@ -32,8 +31,7 @@ DIR_FLAGS = PRESENT | WRITABLE | USER | ACCESSED
 _ZERO_TABLE = bytes(PAGE)
 
 
-def leaf_flags(perms: Perm) -> int:
-    """Entry bits for a guest page with ``perms`` (0 means not present)."""
+def _leaf_flags(perms: int) -> int:
     if not perms & (Perm.R | Perm.W | Perm.X):
         return 0
     flags = PRESENT | USER | ACCESSED | DIRTY
@@ -42,6 +40,14 @@ def leaf_flags(perms: Perm) -> int:
     if not perms & Perm.X:
         flags |= NX
     return flags
+
+
+_LEAF_FLAGS = tuple(_leaf_flags(p) for p in range(8))  # IntFlag arithmetic is slow: look it up
+
+
+def leaf_flags(perms: Perm) -> int:
+    """Entry bits for a guest page with ``perms`` (0 means not present)."""
+    return _LEAF_FLAGS[int(perms) & 7]
 
 
 class PageTables:
@@ -140,9 +146,9 @@ class PageTables:
             return
         entries = [0] * 512
         for lo, hi, flags in parts:
-            first = (lo - chunk) >> 12
-            for i in range(first, first + ((hi - lo) >> 12)):
-                entries[i] = (chunk + (i << 12)) | flags
+            # Flags sit outside the address bits, so consecutive entries differ by one page.
+            first = lo | flags
+            entries[(lo - chunk) >> 12 : (hi - chunk) >> 12] = range(first, first + hi - lo, PAGE)
         pt = old_pt if old_pt is not None else self._alloc()
         self._pt[key] = pt
         self._write(pt, struct.pack("<512Q", *entries))
@@ -175,14 +181,22 @@ class PageFault(Exception):
         self.error_code = error_code
 
 
-@dataclass(slots=True, frozen=True)
 class Translation:
-    phys: int
-    writable: bool
-    user: bool
-    executable: bool
-    page_size: int
-    entries: tuple[int, ...]  # physical addresses of the entries read, root first
+    """One walk's result (a plain slotted class: dataclasses cost launch time)."""
+
+    __slots__ = ("phys", "writable", "user", "executable", "page_size", "entries")
+
+    def __init__(self, phys: int, writable: bool, user: bool, executable: bool, page_size: int,
+                 entries: tuple[int, ...]) -> None:  # fmt: skip
+        self.phys = phys
+        self.writable = writable
+        self.user = user
+        self.executable = executable
+        self.page_size = page_size
+        self.entries = entries  # physical addresses of the entries read, root first
+
+    def __repr__(self) -> str:
+        return f"Translation(phys={self.phys:#x}, page_size={self.page_size:#x})"
 
 
 def walk(

@@ -279,3 +279,16 @@ def mem_read_into(uch: int, addr: int, buf: Any, size: int) -> bool:
 
 def mem_write_from(uch: int, addr: int, data: bytes) -> bool:
     return _lib.uc_mem_write(uch, addr, data, len(data)) == 0
+
+
+def mem_read_bytes(uch: int, addr: int, size: int) -> bytes | None:
+    """Guest-physical memory as bytes (one copy, unlike the binding's two); None if unmapped."""
+    buf = ctypes.create_string_buffer(size)
+    if _lib.uc_mem_read(uch, addr, buf, size):
+        return None
+    return buf.raw
+
+
+def mem_write_ptr(uch: int, addr: int, ptr: int, size: int) -> bool:
+    """Write ``size`` bytes from host address ``ptr`` (a ctypes buffer of ours) to guest memory."""
+    return _lib.uc_mem_write(uch, addr, ptr, size) == 0

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 
 from ..vfs.types import OpenFile
 from .syscall import SyscallError
 
 
-@dataclass(slots=True)
 class Fd:
-    file: OpenFile
-    cloexec: bool = False
+    """One descriptor (a plain slotted class: dataclasses cost launch time)."""
+
+    __slots__ = ("file", "cloexec")
+
+    def __init__(self, file: OpenFile, cloexec: bool = False) -> None:
+        self.file = file
+        self.cloexec = cloexec
 
 
 class FdTable:

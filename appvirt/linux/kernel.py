@@ -24,26 +24,26 @@ from ..core.memory import GuestFault, OutOfMemory
 from ..errors import LimitExceeded, NotExecutableError
 from ..loader.image import Arch
 from ..vfs.types import OpenFile
+from . import dispatch, tables
 from . import exec as execmod
 from . import syscalls as _register_handlers  # noqa: F401 - importing registers every handler
-from . import tables
 from .abi import ABI32, ABI64
 from .fdtable import FdTable
 from .sigframe import deliver_frame
-from .signals import DEFAULT_IGNORE, DEFAULT_STOP, EXCEPTION_SIGNAL, Sig
-from .syscall import HANDLERS, SIGNED_INT, SIGNED_LONG, Handler, SyscallError
+from .signals import DEFAULT_IGNORE, DEFAULT_STOP, Sig
+from .syscall import HANDLERS, SyscallError
 from .task import Block, Process, SigAction, State, Task
 from .watchdog import Watchdog, next_deadline
 
 SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked between them)
-SHARED_SLICE_INSNS = 2_000_000  # several runnable tasks: preempt often enough to feel concurrent
+# Several runnable tasks: slices counted in instructions (see ``run``). Counting makes guest code
+# ~4x slower, and a pipeline runs counted until its readers have reached their first blocking read;
+# 500k instructions (~15 ms counted) got `seq | sort | ...` there 25% sooner than 2M did, while
+# 50k lost again to switching.
+SHARED_SLICE_INSNS = 500_000
 CORE_SIGNALS = {Sig.SIGSEGV, Sig.SIGILL, Sig.SIGFPE, Sig.SIGABRT, Sig.SIGBUS, Sig.SIGTRAP, Sig.SIGQUIT,
                 Sig.SIGSYS, Sig.SIGXCPU, Sig.SIGXFSZ}  # fmt: skip
 SA_RESTART = 0x10000000
-_REGS64 = [x86.UC_X86_REG_RAX, x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
-           x86.UC_X86_REG_R10, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9]  # fmt: skip
-_REGS32 = [x86.UC_X86_REG_EAX, x86.UC_X86_REG_EBX, x86.UC_X86_REG_ECX, x86.UC_X86_REG_EDX,
-           x86.UC_X86_REG_ESI, x86.UC_X86_REG_EDI, x86.UC_X86_REG_EBP]  # fmt: skip
 
 
 class Identity:
@@ -139,6 +139,9 @@ class Kernel:
         self._dead_machines: list[Machine] = []
         self._counts: dict[Machine, tuple[list[int], dict[int, str]]] = {}
         self._rr = 0
+        # A parent that just forked runs again first (as Linux lets it): a shell then starts the
+        # whole pipeline before its first child takes a counted slice (see SHARED_SLICE_INSNS).
+        self._prefer: Task | None = None
         self._random = None
         if random_seed is not None:
             import random
@@ -211,126 +214,7 @@ class Kernel:
     # -- traps ---------------------------------------------------------------------------------------
     def _install_traps(self, machine: Machine) -> None:
         numbers = tables.X86_64 if machine.is64 else tables.I386
-        table: list[tuple[Handler, int, tuple[int, ...], tuple[int, ...]] | None] = [None] * (
-            max(numbers) + 1
-        )
-        for nr, name in numbers.items():
-            h = HANDLERS.get(name)
-            if h is not None:
-                ints = tuple(i for i, a in enumerate(h.args) if a in SIGNED_INT)
-                longs = tuple(i for i, a in enumerate(h.args) if a in SIGNED_LONG)
-                table[nr] = (h, len(h.args), ints, longs)
-        regs = machine.batch(_REGS64 if machine.is64 else _REGS32, 64 if machine.is64 else 32)
-        ret_reg = x86.UC_X86_REG_RAX if machine.is64 else x86.UC_X86_REG_EAX
-        reg = machine.reg
-        word_bits = 64 if machine.is64 else 32
-        sign_bit = 1 << (word_bits - 1)
-        full = 1 << word_bits
-        limit = len(table)
-        events = self.events
-        counts = [0] * limit  # per syscall number; folded into events.calls when the machine goes
-        self._counts[machine] = (counts, numbers)
-        kernel = self
-
-        # The hot path: everything it touches is a local of this closure. Registers go through
-        # the raw ctypes calls of RegBatch/RegAccess directly (see core/uclib.py for why).
-        read_regs, reg_h, reg_ids, reg_ptrs, vals = (
-            regs._read,
-            regs._h,
-            regs._ids,
-            regs._ptrs,
-            regs.values,
-        )
-        ret_buf, write_reg, ret_ref = reg._buf, reg._write, reg._ref
-        nregs = len(reg_ids)
-        mask = full - 1
-        dead, runnable = State.DEAD, State.RUNNABLE
-        is64 = machine.is64
-
-        def serve() -> None:
-            task: Task = machine.task
-            if task is None or task.state is dead:  # still running after exit: stop it
-                machine.request_stop()
-                return
-            kernel.current = task
-            read_regs(reg_h, reg_ids, reg_ptrs, nregs)
-            nr = vals[0]
-            entry = table[nr] if nr < limit else None
-            if entry is None:
-                ret: int | None = kernel._unknown(task, nr, vals)
-            else:
-                handler, nargs, ints, longs = entry
-                args = vals[1 : 1 + nargs]
-                for i in ints:
-                    a = args[i] & 0xFFFFFFFF
-                    args[i] = a - 0x100000000 if a & 0x80000000 else a
-                for i in longs:
-                    if args[i] & sign_bit:
-                        args[i] -= full
-                counts[nr] += 1
-                try:
-                    ret = handler.fn(task, *args)
-                except Block as blk:
-                    kernel._block(machine, task, blk)
-                    return
-                except SyscallError as err:
-                    ret = -err.errno
-                except OSError as err:
-                    ret = -(err.errno or errno.EIO)
-                except GuestFault:
-                    ret = -errno.EFAULT
-                except OutOfMemory:
-                    ret = -errno.ENOMEM
-                if task.restart:
-                    task.restart.clear()
-                if kernel.tracing:
-                    from .trace import format_call
-
-                    events.line(
-                        format_call(task.proc, handler, args, ret if ret is not None else 0)
-                    )
-            if ret is not None and machine.task is task:
-                ret_buf.value = ret & mask
-                write_reg(reg_h, ret_reg, ret_ref)
-            if (
-                kernel.resched
-                or task.pending
-                or task.proc.pending
-                or task.state is not runnable
-                or machine.task is not task
-            ):
-                if task.state is runnable and (task.pending or task.proc.pending):
-                    kernel.deliver_pending(task)
-                machine.request_stop()
-
-        def interrupt(intno: int) -> None:
-            if intno == 0x80 and not is64:
-                serve()
-                return
-            if machine.task is None or machine.task.state is State.DEAD:
-                machine.request_stop()
-                return
-            if intno == 0x80:
-                if machine.is64:
-                    kernel.force_signal(
-                        machine.task, Sig.SIGSEGV
-                    )  # int 0x80 from 64-bit code: refused
-                    return
-                serve()
-                return
-            kernel.force_signal(machine.task, EXCEPTION_SIGNAL.get(intno, Sig.SIGSEGV))
-
-        def invalid() -> bool:
-            if machine.task is None or machine.task.state is State.DEAD:
-                machine.request_stop()
-                return True
-            kernel.force_signal(machine.task, Sig.SIGILL)
-            return True
-
-        if machine.is64:
-            machine.on_syscall_fast(serve)
-        machine.on_interrupt_fast(interrupt)
-        machine.on_invalid(invalid)
+        self._counts[machine] = (dispatch.install(self, machine), numbers)
 
     def _block(self, machine: Machine, task: Task, blk: Block) -> None:
         """Park ``task`` at its syscall instruction; the scheduler re-executes it when ready."""
@@ -422,6 +306,7 @@ class Kernel:
             self._child_regs(target, stack, tls)
             target.task = child
         self.resched = True
+        self._prefer = task
         return child
 
     def _child_regs(self, machine: Machine, stack: int, tls: int | None) -> None:
@@ -679,6 +564,9 @@ class Kernel:
 
     def _pick(self) -> Task | None:
         n = len(self.tasks)
+        prefer, self._prefer = self._prefer, None
+        if prefer is not None and prefer.state is State.RUNNABLE and prefer in self.tasks:
+            return prefer
         for i in range(n):
             task = self.tasks[(self._rr + i) % n]
             if self._ready(task):

@@ -7,7 +7,6 @@ protector, so the full set is always passed (FACTS.md).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 AT_NULL = 0
 AT_PHDR = 3
@@ -34,20 +33,27 @@ AT_MINSIGSTKSZ = 51
 HWCAP_X86 = 0x178BFBFF
 
 
-@dataclass(slots=True)
 class StartInfo:
-    argv: list[bytes]
-    envp: list[bytes]
-    execfn: bytes
-    phdr: int
-    phent: int
-    phnum: int
-    entry: int
-    base: int
-    uid: int
-    gid: int
-    random: bytes
-    platform: bytes
+    """What the initial stack carries (a plain slotted class: dataclasses cost launch time)."""
+
+    __slots__ = ("argv", "envp", "execfn", "phdr", "phent", "phnum", "entry", "base", "uid", "gid",
+                 "random", "platform")  # fmt: skip
+
+    def __init__(self, argv: list[bytes], envp: list[bytes], execfn: bytes, phdr: int, phent: int,
+                 phnum: int, entry: int, base: int, uid: int, gid: int, random: bytes,
+                 platform: bytes) -> None:  # fmt: skip
+        self.argv = argv
+        self.envp = envp
+        self.execfn = execfn
+        self.phdr = phdr
+        self.phent = phent
+        self.phnum = phnum
+        self.entry = entry
+        self.base = base
+        self.uid = uid
+        self.gid = gid
+        self.random = random
+        self.platform = platform
 
 
 def build_stack(top: int, info: StartInfo, word: int) -> tuple[int, bytes]:

@@ -10,10 +10,8 @@ inode. /dev and /proc are generated. Paths are resolved in ``resolve.py`` only, 
 
 from __future__ import annotations
 
-from .changes import Change, ChangeKind
-from .pipe import make_pipe
-from .proc import ProcProvider
-from .streams import BufferStream, HostFdStream, PyFileStream
+from typing import TYPE_CHECKING, Any
+
 from .types import (
     UTIME_OMIT,
     DirEntry,
@@ -25,7 +23,28 @@ from .types import (
     StatFs,
     fail,
 )
-from .vfs import VFS
+
+if TYPE_CHECKING:
+    from .changes import Change, ChangeKind
+    from .pipe import make_pipe
+    from .proc import ProcProvider
+    from .streams import BufferStream, HostFdStream, PyFileStream
+    from .vfs import VFS
+
+# The rest loads on first use: ``appvirt.vfs.types`` (profiles, the CLI) must not pull in pyfakefs.
+_LAZY = {"Change": "changes", "ChangeKind": "changes", "make_pipe": "pipe", "ProcProvider": "proc",
+         "BufferStream": "streams", "HostFdStream": "streams", "PyFileStream": "streams",
+         "VFS": "vfs"}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "UTIME_OMIT",

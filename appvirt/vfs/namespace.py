@@ -32,8 +32,11 @@ from typing import cast
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
+from . import fakefs_lazy
 from .mounts import Mount
 from .types import FileKind, MountMode, OpenFile, Stat
+
+fakefs_lazy.install()
 
 S_IFMT = 0o170000
 S_IFDIR = 0o040000

@@ -85,6 +85,13 @@ class VFS(Opening, Changing):
             return r.magic.stat()
         return self._stat_node(self._need(r))
 
+    def lookup(self, path: str, cwd: str = "/", follow: bool = True) -> None:
+        """Fail as ``stat`` would when ``path`` is not there, without building a Stat (the xattr
+        calls only need to know the file exists: ``ls -l`` makes two per file)."""
+        r = self._resolve(path, cwd, follow)
+        if r.magic is None:
+            self._need(r)
+
     def access(self, path: str, mode: int, cwd: str = "/") -> None:
         r = self._resolve(path, cwd, True)
         if r.magic is not None:

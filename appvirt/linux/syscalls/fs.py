@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections import deque
 from typing import TYPE_CHECKING
 
 from ...vfs.types import FileKind, OpenFile
@@ -773,9 +774,9 @@ def _getdents(t: Task, fd: int, buf: int, size: int, pack) -> int:  # type: igno
     f = t.proc.fds.get(fd)
     if f.kind != FileKind.DIR:
         raise SyscallError(errno.ENOTDIR)
-    pending: list = getattr(f, "_pending_dents", None) or []  # type: ignore[type-arg]
+    pending: deque = getattr(f, "_pending_dents", None) or deque()  # type: ignore[type-arg]
     if not pending:
-        pending = list(f.getdents())
+        pending = deque(f.getdents())  # a deque: /usr/bin has over a thousand entries
     out = bytearray()
     while pending:
         ent = pending[0]
@@ -783,7 +784,7 @@ def _getdents(t: Task, fd: int, buf: int, size: int, pack) -> int:  # type: igno
         if len(out) + len(rec) > size:
             break
         out += rec
-        pending.pop(0)
+        pending.popleft()
         f.position += 1
     f._pending_dents = pending  # type: ignore[attr-defined]
     if not out and pending:
@@ -978,7 +979,7 @@ def path_of(t: Task, fd: int) -> str:
 # -- extended attributes: the sandbox's files carry none ----------------------------------------
 def _xattr_target(t: Task, ptr: int, follow: bool) -> None:
     path, cwd = at(t, AT_FDCWD, ptr)
-    t.proc.kernel.vfs.stat(path, cwd, follow=follow)
+    t.proc.kernel.vfs.lookup(path, cwd, follow=follow)
 
 
 @syscall("getxattr", Arg.PATH, Arg.STR, Arg.PTR, Arg.SIZE)

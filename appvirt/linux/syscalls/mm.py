@@ -58,16 +58,13 @@ def do_mmap(t: Task, addr: int, length: int, prot: int, flags: int, fd: int, off
             size,
             perms,
             name,
+            data=file.pread(length, offset) if file is not None else b"",
             offset=offset,
             inode=st.ino if st is not None else 0,
             shared=bool(flags & MAP_SHARED),
         )
     except OutOfMemory:
         raise SyscallError(errno.ENOMEM) from None
-    if file is not None:
-        data = file.pread(length, offset)
-        if data:
-            mem.poke(start, data)
     return start
 
 

@@ -2,4 +2,15 @@
 
 from __future__ import annotations
 
-from . import advapi32, internal, kernel32, msvcrt, ntdll, ntdll_seh, shell32, shlwapi, user32, ws2_32  # noqa: F401
+from . import (  # noqa: F401
+    advapi32,
+    internal,
+    kernel32,
+    msvcrt,
+    ntdll,
+    ntdll_seh,
+    shell32,
+    shlwapi,
+    user32,
+    ws2_32,
+)

@@ -147,7 +147,11 @@ BAD = [
     ('[limits]\ntime = "1s"\nmemory = "lots"\n', 3, "limits.memory: bad size 'lots'"),
     ('name = "n"\nlimits.time = "soon"\n', 2, "limits.time: bad duration 'soon'"),
     ("[limits]\ncpus = 2\n", 2, "limits.cpus: unknown limit 'cpus'"),
-    ('name = "n"\npersistence = "keep"\n', 2, "persistence: must be one of discard, sandbox, commit"),
+    (
+        'name = "n"\npersistence = "keep"\n',
+        2,
+        "persistence: must be one of discard, sandbox, commit",
+    ),
     ("sandbox = 1\n", 1, "sandbox: must be a str"),
     ("network = true\n", 1, "network: guests have no network in appvirt"),
     ('registry = "HKCU"\n', 1, "registry: must be a table"),

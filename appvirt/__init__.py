@@ -14,6 +14,7 @@ from .errors import (
     NotExecutableError,
     ProfileError,
     ProgramNotFoundError,
+    SandboxBusyError,
     UsageError,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "ProgramNotFoundError",
     "RunResult",
     "Sandbox",
+    "SandboxBusyError",
     "UsageError",
 ]
 

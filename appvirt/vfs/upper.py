@@ -105,6 +105,7 @@ class Applier:
             if existing.mount_root:
                 return False
             if isinstance(existing, DirNode) and change.file_kind is FileKind.DIR:
+                existing.skeleton = False  # the guest made it: kept as a change from now on
                 self._meta(existing, change)
                 return True
             self._drop(parent, name, existing)
@@ -119,8 +120,9 @@ class Applier:
         cur = self.ns.root
         for name in [p for p in posixpath.dirname(path).split("/") if p]:
             child = layers.lookup(self.ns, cur, name, path)
-            if child is None:
+            if child is None:  # only holds stored entries: not a change of its own
                 child = self.ns.new_dir(name, 0o755, cur.mount)
+                child.skeleton = True
                 attach(cur, name, child)
             if not isinstance(child, DirNode) or is_link(child):
                 return None

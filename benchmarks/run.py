@@ -159,6 +159,13 @@ WORKLOADS = [
         expect=(b"Hello from appvirt guest",),
     ),
     Workload(
+        "apicalls-win64",
+        ("{bin}/windows/apicalls64.exe", "300000"),
+        "apicalls, Windows x64 (300k GetCurrentProcessId)",
+        na={"native": NOT_PE, "qemu-user": NOT_PE, "qiling": NO_WINDOWS_ROOTFS},
+        expect=(b"calls=300000 same=300000 ticks=300",),
+    ),
+    Workload(
         "vm-minikernel",
         ("vm", "{bin}/guests/minikernel.bin"),
         "system VM: boot minikernel.bin (protected mode, 2 ring-3 tasks, power-off)",

@@ -150,13 +150,22 @@ class Cpu:
         """SYSCALL hook whose ``cb(uc, user)`` is the ctypes callback itself (no wrapper frame).
 
         ``cb`` must catch everything (``fail`` hands an exception to ``run``) and keep ``pc_bias``
-        at 2 while it runs, as ``on_syscall_fast`` does.
+        at 2 while it runs, as ``on_syscall_fast`` does, unless it wants ``on_syscall``'s meaning
+        of ``pc`` (the instruction's own address: the Windows API trap) and leaves it at 0.
         """
         self._hooks.append(uclib.hook_syscall_raw(self.uch, x86.UC_X86_INS_SYSCALL, cb))
 
     def on_interrupt_raw(self, cb: Callable[[int, int, int], None]) -> None:
         """Interrupt hook whose ``cb(uc, intno, user)`` is the ctypes callback; it must not raise."""
         self._hooks.append(uclib.hook_interrupt_raw(self.uch, cb))
+
+    def on_sysenter_raw(self, cb: Callable[[int, int], None]) -> None:
+        """SYSENTER hook whose ``cb(uc, user)`` is the ctypes callback itself (no wrapper frame).
+
+        ``cb`` must catch everything (``fail`` hands an exception to ``run``); EIP is already past
+        the instruction, so ``pc_bias`` stays 0.
+        """
+        self._hooks.append(uclib.hook_syscall_raw(self.uch, x86.UC_X86_INS_SYSENTER, cb))
 
     def on_sysenter(self, fn: Callable[[], None]) -> None:
         """i386 SYSENTER instruction (Windows API stubs; served in place, EIP after it)."""

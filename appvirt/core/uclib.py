@@ -142,6 +142,11 @@ class RegAccess:
         self._write(self._h, reg, self._ref)
 
 
+# ``uc_mem_read`` without argument conversion, for hot paths that pass ready ctypes objects (the
+# handle as c_void_p, the address as c_uint64, a buffer, the size); returns 0 on success.
+mem_read_raw = _raw.uc_mem_read
+
+
 def emu_stop(uch: int) -> None:
     _lib.uc_emu_stop(uch)
 

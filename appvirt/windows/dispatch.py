@@ -11,11 +11,13 @@ writes the result when the wait is over.
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from typing import Any
 
 from unicorn import x86_const as x86
 
+from ..core import uclib
 from ..core.memory import GuestFault, OutOfMemory
 from .api.decl import NARROW, SIGNED, T, VarArgs
 from .process import GuestCrash, ProcessExit
@@ -39,25 +41,69 @@ EXCEPTION_STATUS = {
 }
 
 
+MAX_STACK_SLOTS = 32  # stack arguments read into the preallocated buffer (more: the slow path)
+
+# How a declaration's arguments are fetched (the ``mode`` of a plan).
+NO_ARGS = 0  # no arguments at all
+REGS = 1  # x64, at most four fixed arguments: straight from the register batch
+STACK = 2  # fixed arguments whose stack part fits the buffer (i386: one slot each)
+GENERAL = 3  # variadic, i386 64-bit arguments, unimplemented: ``read_args`` and friends
+
+# How the result is written (the ``rkind`` of a plan).
+RET_WORD, RET_EDX_EAX, RET_DOUBLE = 0, 1, 2
+
+# (handler, mode, argument count, stack slots, fix-ups or None, declaration, result kind)
+Plan = tuple[Any, int, int, int, Any, Any, int]
+
+
 def install_traps(proc: Any) -> None:
+    """Install the API trap, the CPU-exception and invalid-instruction hooks of ``proc``.
+
+    The API trap is the hot path of every Windows guest, built like the Linux one
+    (linux/dispatch.py): one closure whose locals hold everything a call touches, registered as
+    the ctypes callback itself (no wrapper frame); a per-declaration plan computed on first use;
+    registers read with one batch call and the result written with one raw call; a trivial call
+    allocates nothing; calls are counted in a list slot per declaration (folded into the run's
+    counts by name at the end, ``WinProcess.fold_calls``); tracing is decided once.
+    """
     machine = proc.machine
     mem = machine.mem
     uc = machine.uc
     apis = proc.apis
     events = proc.events
-    calls = events.calls
     is64 = proc.is64
+    tracing = proc.tracing
     if is64:
         regs = machine.batch([x86.UC_X86_REG_RAX, x86.UC_X86_REG_RCX, x86.UC_X86_REG_RDX,
-                              x86.UC_X86_REG_R8, x86.UC_X86_REG_R9, x86.UC_X86_REG_RSP])  # fmt: skip
+                              x86.UC_X86_REG_R8, x86.UC_X86_REG_R9, x86.UC_X86_REG_RSP], 64)  # fmt: skip
         ret_reg = x86.UC_X86_REG_RAX
         mask = 0xFFFFFFFFFFFFFFFF
+        stack_buf: Any = (ctypes.c_uint64 * MAX_STACK_SLOTS)()
+        sp_at, stack_off, slot = 5, 0x28, 8
     else:
-        regs = machine.batch([x86.UC_X86_REG_EAX, x86.UC_X86_REG_ESP])
+        regs = machine.batch([x86.UC_X86_REG_EAX, x86.UC_X86_REG_ESP], 32)
         ret_reg = x86.UC_X86_REG_EAX
         mask = 0xFFFFFFFF
+        stack_buf = (ctypes.c_uint32 * MAX_STACK_SLOTS)()
+        sp_at, stack_off, slot = 1, 4, 4
+    read_regs, reg_h, reg_ids, reg_ptrs, vals = (
+        regs._read,
+        regs._h,
+        regs._ids,
+        regs._ptrs,
+        regs.values,
+    )
+    nregs = len(reg_ids)
     reg = machine.reg
+    ret_buf, write_reg, ret_ref = reg._buf, reg._write, reg._ref
+    mem_read_raw = uclib.mem_read_raw
+    addr_buf = ctypes.c_uint64(0)
     mem_read = uc.mem_read
+    fail = machine.fail
+    no_args: list[Any] = []
+    plans: list[Plan | None] = [None] * len(apis)
+    counts: list[int] = [0] * len(apis)
+    proc.api_counts = counts
 
     def read_args(api: Any, v: Any) -> tuple[list[int], int]:
         """Raw argument words and the address of the first variadic slot."""
@@ -90,91 +136,125 @@ def install_traps(proc: Any) -> None:
             words = merged
         return words, sp + 4 + 4 * slots
 
-    prepared: dict[int, tuple[Any, tuple[int, ...], tuple[int, ...], bool]] = {}
-
-    def prepare(index: int) -> tuple[Any, tuple[int, ...], tuple[int, ...], bool]:
-        """Per-declaration work done once: which arguments to narrow and sign, and whether the
-        arguments can be taken straight from the register batch (x64, at most four, fixed)."""
+    def prepare(index: int) -> Plan:
+        """Per-declaration work done once: where the arguments come from, which to narrow, sign
+        or turn into floats, and how the result is written."""
         api = apis[index]
+        if len(plans) < len(apis):
+            grow = len(apis) - len(plans)
+            plans.extend([None] * grow)
+            counts.extend([0] * grow)
         kinds = api.args
+        n = len(kinds)
         narrow = tuple(i for i, k in enumerate(kinds) if k in NARROW)
-        signed = tuple(i for i, k in enumerate(kinds) if k in SIGNED or k is T.SSIZE)
-        special = any(k in (T.DOUBLE, T.LONG64, T.SSIZE) for k in kinds)
-        direct = is64 and len(kinds) <= 4 and not api.variadic and not special
-        entry = (api, narrow, signed, direct)
-        prepared[index] = entry
-        return entry
+        signed = tuple(i for i, k in enumerate(kinds) if k in SIGNED)
+        wide = tuple(i for i, k in enumerate(kinds) if k is T.SSIZE)
+        doubles = tuple(i for i, k in enumerate(kinds) if k is T.DOUBLE)
+        fixes = (narrow, signed, wide, doubles) if narrow or signed or wide or doubles else None
+        pairs = not is64 and any(k in (T.LONG64, T.DOUBLE) for k in kinds)
+        extra = n - 4 if is64 else n
+        if api.fn is None or api.variadic or pairs or extra > MAX_STACK_SLOTS:
+            mode = GENERAL
+        elif n == 0:
+            mode = NO_ARGS
+        elif is64 and n <= 4:
+            mode = REGS
+        else:
+            mode = STACK
+        if api.ret is T.DOUBLE:
+            rkind = RET_DOUBLE
+        elif api.ret is T.LONG64 and not is64:
+            rkind = RET_EDX_EAX
+        else:
+            rkind = RET_WORD
+        plan = (api.fn, mode, n, max(extra, 0) * slot, fixes, api, rkind)
+        plans[index] = plan
+        return plan
 
-    sign_bits = {4: 0x80000000, 8: 1 << 63}
-    word_bits = 8 * proc.word
+    word_sign = 1 << (8 * proc.word - 1)
+    word_full = 1 << (8 * proc.word)
 
-    def convert(
-        api: Any, words: list[int], narrow: tuple[int, ...], signed: tuple[int, ...]
-    ) -> list[Any]:
+    def convert(words: list[Any], fixes: Any) -> None:
+        narrow, signed, wide, doubles = fixes
         for i in narrow:
             words[i] &= 0xFFFFFFFF
         for i in signed:
-            wide = api.args[i] is T.SSIZE
-            top = sign_bits[proc.word] if wide else 0x80000000
-            if words[i] & top:
-                words[i] -= 1 << (word_bits if wide else 32)
-        for i, kind in enumerate(api.args):
-            if kind is T.DOUBLE:
-                words[i] = struct.unpack("<d", struct.pack("<Q", words[i]))[0]
-        return words
+            if words[i] & 0x80000000:
+                words[i] -= 0x100000000
+        for i in wide:
+            if words[i] & word_sign:
+                words[i] -= word_full
+        for i in doubles:
+            words[i] = struct.unpack("<d", struct.pack("<Q", words[i]))[0]
 
-    def serve() -> None:
-        v = regs.read()
-        index = v[0] & 0xFFFFFFFF
-        api, narrow, signed, direct = prepared.get(index) or prepare(index)
-        if direct:
-            args: list[Any] = [v[1], v[2], v[3], v[4]][: len(api.args)]
-            va_addr = 0
-        else:
-            args, va_addr = read_args(api, v)
-        if narrow or signed or not direct:
-            args = convert(api, args, narrow, signed)
-        calls[api.name] += 1
-        fn = api.fn
-        if fn is None:
-            ret = _unimplemented(proc, api, args)
-        else:
-            if api.variadic:
-                args.append(VarArgs(proc.read, va_addr, proc.word))
+    def serve(_uc: int = 0, _user: int = 0) -> None:
+        try:
+            read_regs(reg_h, reg_ids, reg_ptrs, nregs)
+            index = vals[0] & 0xFFFFFFFF
             try:
-                ret = fn(proc, *args)
-            except Wait as wait:
-                ret = proc.sched.block(proc, api, args, wait)
-                if ret is None:
-                    return  # the thread sleeps; the scheduler writes its result (sched.py)
-            except GuestFault:
-                proc.set_last_error(ERROR_NOACCESS)
-                ret = api.failure()
-            except OutOfMemory:
-                proc.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
-                ret = api.failure()
-            except (ProcessExit, GuestCrash, ContextJump):
-                if proc.tracing:
+                plan = plans[index]
+            except IndexError:
+                plan = None
+            if plan is None:
+                plan = prepare(index)
+            counts[index] += 1
+            fn, mode, nargs, stack_bytes, fixes, api, rkind = plan
+            va_addr = 0
+            if mode == NO_ARGS:
+                args: list[Any] = no_args
+            elif mode == REGS:
+                args = vals[1 : 1 + nargs]
+            elif mode == STACK:
+                addr_buf.value = vals[sp_at] + stack_off
+                if mem_read_raw(reg_h, addr_buf, stack_buf, stack_bytes):
+                    args = read_args(api, vals)[0]  # not mapped: fails as it always did
+                elif is64:
+                    args = vals[1:5]
+                    args += stack_buf[: nargs - 4]
+                else:
+                    args = stack_buf[:nargs]
+            else:
+                args, va_addr = read_args(api, vals)
+            if fixes is not None:
+                convert(args, fixes)
+            if fn is None:
+                ret = _unimplemented(proc, api, args)
+            else:
+                if mode == GENERAL and api.variadic:
+                    args.append(VarArgs(proc.read, va_addr, proc.word))
+                try:
+                    ret = fn(proc, *args)
+                except Wait as wait:
+                    ret = proc.sched.block(proc, api, args, wait)
+                    if ret is None:
+                        return  # the thread sleeps; the scheduler writes its result (sched.py)
+                except GuestFault:
+                    proc.set_last_error(ERROR_NOACCESS)
+                    ret = api.failure()
+                except OutOfMemory:
+                    proc.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
+                    ret = api.failure()
+                except (ProcessExit, GuestCrash, ContextJump):
+                    if tracing:
+                        from .trace import format_call
+
+                        events.line(format_call(proc, api, args, None))
+                    raise
+                if tracing:
                     from .trace import format_call
 
-                    events.line(format_call(proc, api, args, None))
-                raise
-            if proc.tracing:
-                from .trace import format_call
-
-                events.line(format_call(proc, api, args, ret))
-        if ret is None:
-            ret = 0
-        elif ret is True:
-            ret = 1
-        elif ret is False:
-            ret = 0
-        if api.ret is T.LONG64 and not is64:
-            reg.write(x86.UC_X86_REG_EDX, (ret >> 32) & 0xFFFFFFFF)
-        elif api.ret is T.DOUBLE:
-            _write_double(proc, float(ret))
-            return
-        reg.write(ret_reg, int(ret) & mask)
+                    events.line(format_call(proc, api, args, ret))
+            if rkind == RET_DOUBLE:
+                _write_double(proc, float(ret or 0))
+                return
+            if ret.__class__ is not int:
+                ret = 0 if ret is None else int(ret)  # True/False: 1/0
+            if rkind == RET_EDX_EAX:
+                reg.write(x86.UC_X86_REG_EDX, (ret >> 32) & 0xFFFFFFFF)
+            ret_buf.value = ret & mask
+            write_reg(reg_h, ret_reg, ret_ref)
+        except BaseException as exc:  # noqa: BLE001 - re-raised from Machine.run
+            fail(exc)
 
     def interrupt(intno: int) -> None:
         status = EXCEPTION_STATUS.get(intno, 0xC0000005)
@@ -194,10 +274,12 @@ def install_traps(proc: Any) -> None:
         machine.request_stop()
         return True
 
+    # The hook leaves ``pc_bias`` at 0: inside it ``machine.pc`` is the SYSCALL instruction's own
+    # address on x64 (seh64.py relies on it), and already past SYSENTER on i386.
     if is64:
-        machine.on_syscall(serve)
+        machine.on_syscall_raw(serve)
     else:
-        machine.on_sysenter(serve)
+        machine.on_sysenter_raw(serve)
     machine.on_interrupt(interrupt)
     machine.on_invalid(invalid)
 

@@ -79,6 +79,7 @@ class WinProcess:
         self.registry = registry
         self.tracing = events.trace is not None
         self.apis: list[Api] = []
+        self.api_counts: list[int] = []  # calls per index of ``apis`` (dispatch.py)
         self.handles = Handles()
         self.modules: list[Module] = []
         self.by_name: dict[str, Module] = {}  # lower-case base name -> module
@@ -228,6 +229,15 @@ class WinProcess:
             return self.builder.add_export(module, api)
         return 0
 
+    def fold_calls(self) -> None:
+        """Add the per-declaration call counters to the run's counts by name (and zero them)."""
+        counts = self.api_counts
+        calls = self.events.calls
+        for index, n in enumerate(counts):
+            if n:
+                calls[self.apis[index].name] += n
+                counts[index] = 0
+
     # -- guest memory helpers -------------------------------------------------------------------
     def read(self, addr: int, size: int) -> bytes:
         return self.mem.read(addr, size)
@@ -357,6 +367,8 @@ class WinProcess:
             from .api import msvcrt
 
             msvcrt.flush_all(self)
+            for pobj in sched.processes:
+                pobj.proc.fold_calls()
             sched.close()
 
     def init_pending_dlls(self) -> None:

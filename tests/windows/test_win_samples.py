@@ -139,3 +139,55 @@ def test_settings_count_runs_in_a_sandbox(tmp_path: Path, bits: str) -> None:
 def test_settings_without_a_sandbox_forget(tmp_path: Path) -> None:
     for _ in range(2):
         assert run_guest([exe("settings", "64")], tmp_path).stdout == b"run 1\r\n"
+
+
+def traced_calls(trace: str) -> dict[str, int]:
+    """How many trace lines each API name has (``[tid N] dll!Name(...)``)."""
+    import re
+    from collections import Counter
+
+    found = (re.match(r"(?:\[tid \d+\] )?[\w.]+!(\w+)\(", line) for line in trace.splitlines())
+    return dict(Counter(m.group(1) for m in found if m))
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_api_calls_are_counted_and_traced(tmp_path: Path, bits: str) -> None:
+    """The API trap's per-declaration counters reach the result by name; one trace line a call."""
+    import io
+
+    from appvirt import Sandbox
+
+    out, trace = io.BytesIO(), io.StringIO()
+    result = Sandbox(cwd=str(tmp_path)).run(
+        [exe("apicalls", bits), "2500"], stdout=out, stderr=io.BytesIO(), host_env={}, trace=trace
+    )
+    assert (result.exit_code, out.getvalue()) == (0, b"calls=2500 same=2500 ticks=3\r\n")
+    assert result.syscalls["GetCurrentProcessId"] == 2501
+    assert result.syscalls["GetTickCount"] == 3
+    pids = {
+        line.rsplit(" = ", 1)[1]
+        for line in trace.getvalue().splitlines()
+        if line.startswith("kernel32!GetCurrentProcessId() = ")
+    }
+    assert len(pids) == 1
+    assert traced_calls(trace.getvalue()) == dict(result.syscalls)
+
+
+def test_child_process_calls_are_counted(tmp_path: Path) -> None:
+    """Calls made by child processes count too: every traced call is in the result's counts (the
+    child that is terminated while it sleeps counts its Sleep, which never gets a trace line)."""
+    import io
+
+    from appvirt import Sandbox
+
+    trace = io.StringIO()
+    result = Sandbox(cwd=str(tmp_path)).run(
+        [exe("spawn", "64")], stdout=io.BytesIO(), stderr=io.BytesIO(), host_env={}, trace=trace
+    )
+    assert result.exit_code == 7
+    counts = dict(result.syscalls)
+    assert counts.pop("Sleep") == traced_calls(trace.getvalue()).pop("Sleep", 0) + 1
+    traced = traced_calls(trace.getvalue())
+    traced.pop("Sleep", None)
+    assert traced == counts
+    assert counts["CreateProcessA"] >= 3

@@ -31,16 +31,30 @@ RESET_EDX = 0x00000663  # family 6, model 6, stepping 3: what the CPUID leaf 1 w
 class SystemMachine(Cpu):
     """A bare x86 CPU; the hypervisor installs its exits and runs it in slices."""
 
-    until = (1 << 64) - 1  # never an address: a run ends only by a stop, a fault or its budget
+    until = (1 << 64) - 1  # ignored: the exit list (see ``_no_exits``) is on and empty
 
     def __init__(self) -> None:
         super().__init__(UC_MODE_32)
+        self._no_exits()
         self.timed_out = False
         self._code_cb: Any = None
         self._code_hooks: dict[int, int] = {}
         self._watchdog = Watchdog(self.uch)
         check_layout(self.uc)
         self.reset()
+
+    def _no_exits(self) -> None:
+        """A run ends only by a stop, a fault or its budget, and its end touches no guest state.
+
+        With a single ``until`` address Unicorn drops the translated code at ``until - 1`` after
+        every ``emu_start``, looking that linear address up through the guest's page tables as an
+        instruction fetch. Where the guest maps nothing there, the lookup raises a page fault no
+        hook sees: CR2 becomes 0xFFFFFFFE and QEMU's "previous exception" stays set, so the next
+        run end made it a double fault and the guest's next exception (``vmcall``: every PV
+        hypercall) a triple fault, on which Unicorn stops at once without calling a hook, on every
+        later run too. An empty exit list has no address to drop.
+        """
+        self.uc.ctl_exits_enabled(True)
 
     # -- state ------------------------------------------------------------------------------------
     def reset(self) -> None:

@@ -41,6 +41,7 @@ from .devices.pit import Pit8254
 from .devices.uart import Uart16550
 from .exits import Exit, ExitCounter
 from .mmu import PAGE, GuestMemory, GuestMemoryError, MemorySlot
+from .portreplay import PortReadReplay
 from .vcpu import Technique, Vcpu
 
 MIN_MEMORY = 2 << 20
@@ -160,6 +161,7 @@ class Hypervisor:
         self.machine = SystemMachine()
         self.mem = GuestMemory(self.machine, exec_needs_scan=self.technique is Technique.BT)
         self.vcpu = Vcpu(self.machine, self.mem, self.technique)
+        self.port_replay = PortReadReplay(self.vcpu)
         self.pv_timer = hypercalls.PvTimer(self.vclock.now_ns)
         self._build_devices()
         self._map_memory()
@@ -255,7 +257,7 @@ class Hypervisor:
     # -- exits: port I/O, CPUID, hypercalls ---------------------------------------------------------
     def _port_in(self, port: int, size: int) -> int:
         self.exits.count(Exit.PORT_IO, f"in {port:#x}")
-        return self.bus.read(port, size)
+        return self.port_replay.read(port, size, self.bus.read)
 
     def _port_out(self, port: int, size: int, value: int) -> None:
         self.exits.count(Exit.PORT_IO, f"out {port:#x}")
@@ -507,6 +509,7 @@ class Hypervisor:
                 raise LimitExceeded("instructions", f"{self.limits.instructions} instructions", 152)
             count = min(left, INSN_SLICE)
         stop = self.machine.run(timeout, count)
+        self.port_replay.run_ended(stop is Stop.REQUESTED or self.machine.timed_out)
         if count:
             self.instructions_charged += count  # an upper bound (see docs/system-vm.md)
         if stop is Stop.FAULT:
@@ -541,6 +544,7 @@ class Hypervisor:
             "technique": self.technique.value,
             "exits_total": self.exits.total,
             "interrupts_injected": self.injected,
+            "port_reads_replayed": self.port_replay.replayed,
             "virtual_time_skipped_ms": self.vclock.skipped_ns // 1_000_000,
             "mmu": {
                 "pages_backed": self.mem.pages_backed(),

@@ -130,12 +130,16 @@ def test_two_vms_in_one_process_share_nothing(tmp_path: Path) -> None:
 
 
 # -- the command -----------------------------------------------------------------------------------
+# A guest that stops making progress must fail the test at this limit, not hang the suite.
+GENEROUS = "time=30s"
+
+
 def cli(*args: str) -> object:
     return CliRunner().invoke(main, ["vm", "boot", *args])
 
 
 def test_cli_boot_sector_exit_status_and_stats() -> None:
-    result = cli("--stats", str(GUESTS / "bootsector.bin"))
+    result = cli("--stats", "--limit", GENEROUS, str(GUESTS / "bootsector.bin"))
     assert result.exit_code == 0, result.output
     assert "hello from real mode" in result.output
     assert "exits by reason (technique hw)" in result.output
@@ -166,7 +170,15 @@ def test_cli_disk_is_read_through_the_vfs_and_left_unchanged(tmp_path: Path) -> 
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"the disk says hi\n".ljust(8192, b"\0"))
     before = disk.read_bytes()
-    result = cli("--technique", "pv", "--disk", str(disk), str(GUESTS / "minikernel-pv.bin"))
+    result = cli(
+        "--technique",
+        "pv",
+        "--limit",
+        GENEROUS,
+        "--disk",
+        str(disk),
+        str(GUESTS / "minikernel-pv.bin"),
+    )
     assert result.exit_code == 0, result.output
     assert "minikernel: disk sector 0: the disk says hi" in result.output
     assert disk.read_bytes() == before

@@ -136,6 +136,7 @@ class AddressSpace:
         self.peak_bytes = 0
         self.brk_start = 0
         self.brk = 0
+        self.arg_start = self.arg_end = 0  # argv strings on the stack (/proc/<pid>/cmdline)
         self.tables = PageTables(self._phys_write, self._map_arena, layout.arena, layout.pae32)
         self._tlb_dirty = False
         self._stale: list[tuple[int, int]] = []  # unmapped ranges whose Unicorn backing remains
@@ -326,6 +327,7 @@ class AddressSpace:
         self.mapped_bytes = parent.mapped_bytes
         self.peak_bytes = max(self.peak_bytes, parent.peak_bytes, self.mapped_bytes)
         self.brk_start, self.brk = parent.brk_start, parent.brk
+        self.arg_start, self.arg_end = parent.arg_start, parent.arg_end
         runs: list[list[int]] = []
         for v in self.vmas:
             if runs and runs[-1][1] == v.start:

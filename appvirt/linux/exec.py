@@ -163,6 +163,7 @@ def start_image(
     )
     sp, blob = build_stack(lay.stack_top, info, word)
     mem.poke(sp, blob)
+    mem.arg_start, mem.arg_end = info.arg_range
     machine.sp = sp
     machine.pc = entry
     machine.reg.write(x86.UC_X86_REG_RDX if machine.is64 else x86.UC_X86_REG_EDX, 0)

@@ -13,6 +13,7 @@ import errno
 import os
 import select
 import time
+import weakref
 from typing import Any
 
 from unicorn import x86_const as x86
@@ -29,11 +30,12 @@ from . import exec as execmod
 from . import syscalls as _register_handlers  # noqa: F401 - importing registers every handler
 from .abi import ABI32, ABI64
 from .fdtable import FdTable
+from .procview import ProcView
 from .sigframe import deliver_frame
 from .signals import DEFAULT_IGNORE, DEFAULT_STOP, Sig
 from .syscall import HANDLERS, SyscallError
 from .task import Block, Process, SigAction, State, Task
-from .watchdog import Watchdog, next_deadline
+from .watchdog import Watchdog, next_deadline, next_wake_ns
 
 SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked between them)
 # Several runnable tasks: slices counted in instructions (see ``run``). Counting makes guest code
@@ -41,6 +43,9 @@ SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked
 # 500k instructions (~15 ms counted) got `seq | sort | ...` there 25% sooner than 2M did, while
 # 50k lost again to switching.
 SHARED_SLICE_INSNS = 500_000
+# A counted slice still running after this long is taken to be stuck in code translated without
+# counting (see ``Kernel._counted_slice``); a normal one takes about 15 ms.
+COUNTED_SLICE_OVERRUN = 0.1
 CORE_SIGNALS = {Sig.SIGSEGV, Sig.SIGILL, Sig.SIGFPE, Sig.SIGABRT, Sig.SIGBUS, Sig.SIGTRAP, Sig.SIGQUIT,
                 Sig.SIGSYS, Sig.SIGXCPU, Sig.SIGXFSZ}  # fmt: skip
 SA_RESTART = 0x10000000
@@ -60,50 +65,6 @@ class Identity:
 
 class Deadlock(Exception):
     """Every task waits for something only another (waiting) task could do."""
-
-
-class ProcView:
-    """What /proc/self shows: the process of the task being served, through the VFS's protocol."""
-
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-
-    def _p(self) -> Process:
-        task = self.kernel.current
-        assert task is not None
-        return task.proc
-
-    def pid(self) -> int:
-        return self._p().pid
-
-    def exe(self) -> str:
-        return self._p().exe
-
-    def cwd(self) -> str:
-        return self._p().cwd
-
-    def fds(self) -> dict[int, OpenFile]:
-        return self._p().fds.paths()
-
-    def maps(self) -> str:
-        return self._p().machine.mem.maps_text()
-
-    def cmdline(self) -> bytes:
-        return b"".join(a + b"\0" for a in self._p().argv)
-
-    def environ(self) -> bytes:
-        return b"".join(a + b"\0" for a in self._p().envp)
-
-    def status(self) -> str:
-        p = self._p()
-        ident = self.kernel.identity
-        name = (p.name or os.path.basename(p.exe).encode())[:15].decode("utf-8", "replace")
-        return (
-            f"Name:\t{name}\nState:\tR (running)\nTgid:\t{p.pid}\nPid:\t{p.pid}\nPPid:\t{p.ppid}\n"
-            f"Uid:\t{ident.uid}\t{ident.uid}\t{ident.uid}\t{ident.uid}\n"
-            f"Gid:\t{ident.gid}\t{ident.gid}\t{ident.gid}\t{ident.gid}\n"
-            f"VmSize:\t{p.machine.mem.mapped_bytes // 1024} kB\nThreads:\t{len(p.tasks)}\n"
-        )
 
 
 class Kernel:
@@ -137,6 +98,8 @@ class Kernel:
         self.foreground_pgid = 0
         self.use_watchdog = True  # lone tasks run without timeouts (see watchdog.py)
         self._dead_machines: list[Machine] = []
+        # Without a watchdog: Machines whose translated code does not count (``_counted_slice``).
+        self._uncounted_code: weakref.WeakSet[Machine] = weakref.WeakSet()
         self._counts: dict[Machine, tuple[list[int], dict[int, str]]] = {}
         self._rr = 0
         # A parent that just forked runs again first (as Linux lets it): a shell then starts the
@@ -608,6 +571,42 @@ class Kernel:
                     break
                 time.sleep(min(left, 0.05))
 
+    def _counted_slice(self, machine: Machine, watchdog: Watchdog | None) -> Stop:
+        """One slice of ``SHARED_SLICE_INSNS`` instructions while several tasks can run.
+
+        Unicorn counts instructions in a hook compiled into each translated block, so a block
+        translated by an earlier uncounted run (a spin loop) never stops a counted one. Flushing
+        the translations before each such switch costs every pipeline their re-translation, so
+        the watchdog looks for the rare slice that overruns instead (a nudge: it stops at its
+        next syscall; a loop without syscalls is stopped ``NUDGE_GRACE`` later) and only that
+        Machine's translations are dropped. Without a watchdog, every switch flushes.
+        """
+        flush = machine.uc.ctl_flush_tb  # type: ignore[attr-defined]  # mypy reads the py2 stub
+        if watchdog is None:
+            if machine in self._uncounted_code:
+                self._uncounted_code.discard(machine)
+                flush()
+            return machine.run(0, count=SHARED_SLICE_INSNS)
+        watchdog.arm(machine.uch, time.monotonic() + COUNTED_SLICE_OVERRUN, self._nudge)
+        try:
+            stop = machine.run(0, count=SHARED_SLICE_INSNS)
+        finally:
+            overran = watchdog.disarm()
+        if overran and not machine.closed:
+            flush()
+        return stop
+
+    def _nudge(self) -> None:
+        """The watchdog's request (from its thread): stop the lone task at its next syscall."""
+        self.resched = True
+
+    def _frozen_catch_up(self, wake_ns: int, started: float) -> None:
+        """A frozen clock only moves when every task sleeps (``_idle``); a lone task that ran
+        (spinning) until a sleeper's wake-up or an alarm was due in real time moves it there."""
+        left = wake_ns - self.now_ns()
+        if left > 0 and time.monotonic() - started >= left / 1e9:
+            self.clock.sleep(left)
+
     def run(self, initial: Process) -> Process:
         """Run until ``initial`` exits; everything it left running is killed with it."""
         deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
@@ -644,19 +643,27 @@ class Kernel:
                         self._close_dead_machines()
                         continue
                 runnable = sum(1 for t in self.tasks if t.state is State.RUNNABLE)
+                started = time.monotonic()
                 if runnable <= 1 and watchdog is not None:
-                    watchdog.arm(machine.uch, next_deadline(self, deadline))
+                    # Stopped when the run's end, an alarm or a sleeper's wake-up is due: a task
+                    # spinning alone (on a flag a sleeping thread will set) must let it run.
+                    wake_ns = next_wake_ns(self)
+                    watchdog.arm(machine.uch, next_deadline(self, deadline, wake_ns), self._nudge)
                     try:
                         stop = machine.run(0)
                     finally:
                         watchdog.disarm()
+                    if wake_ns is not None and self.clock.mode == "frozen":
+                        self._frozen_catch_up(wake_ns, started)
                 elif runnable <= 1:
                     stop = machine.run(SLICE_US)
                 else:
                     # Preempting by timeout can leave Unicorn's PC at the start of a block whose
                     # stores already ran (a re-executed `lock cmpxchg` deadlocks a mutex), so
                     # shared CPU time is measured in instructions, which stops precisely.
-                    stop = machine.run(0, count=SHARED_SLICE_INSNS)
+                    stop = self._counted_slice(machine, watchdog)
+                if runnable <= 1 and watchdog is None:
+                    self._uncounted_code.add(machine)
                 if stop is Stop.FAULT and machine.task is not None:
                     fault = machine.fault
                     sig = (

@@ -37,7 +37,7 @@ class StartInfo:
     """What the initial stack carries (a plain slotted class: dataclasses cost launch time)."""
 
     __slots__ = ("argv", "envp", "execfn", "phdr", "phent", "phnum", "entry", "base", "uid", "gid",
-                 "random", "platform")  # fmt: skip
+                 "random", "platform", "arg_range")  # fmt: skip
 
     def __init__(self, argv: list[bytes], envp: list[bytes], execfn: bytes, phdr: int, phent: int,
                  phnum: int, entry: int, base: int, uid: int, gid: int, random: bytes,
@@ -54,6 +54,7 @@ class StartInfo:
         self.gid = gid
         self.random = random
         self.platform = platform
+        self.arg_range = (0, 0)  # set by build_stack: where the argv strings landed
 
 
 def build_stack(top: int, info: StartInfo, word: int) -> tuple[int, bytes]:
@@ -78,6 +79,10 @@ def build_stack(top: int, info: StartInfo, word: int) -> tuple[int, bytes]:
 
     def addr(off: int) -> int:
         return strings_base + off
+
+    if info.argv:
+        last = offsets["argv"][-1]
+        info.arg_range = (addr(offsets["argv"][0]), addr(last + len(info.argv[-1]) + 1))
 
     auxv = [
         (AT_PHDR, info.phdr),

@@ -4,7 +4,13 @@ A Unicorn timeout stop can leave the PC at the start of a block whose stores alr
 resumed guest may execute a store twice (a re-run `lock cmpxchg` deadlocks a lock; measured). A lone
 task therefore runs without a timeout, and this watchdog thread stops the Machine only when the
 kernel must act: a host signal arrived (Ctrl-C: Python's wakeup fd), the wall-time limit or a guest
-alarm is due. Those stops end the run or enter a signal handler, so they are rare, not periodic.
+alarm is due, or a sleeping task's wait ends (its nanosleep, or the timeout of its poll, select or
+futex wait) while the lone task spins. Those stops end the run, enter a signal handler or wake a
+sleeper, so they are rare, not periodic.
+
+A deadline can come with a ``nudge``: when it passes, the watchdog first calls it (the kernel then
+asks for a stop at the task's next syscall, which is exact) and only stops the Machine itself
+``NUDGE_GRACE`` seconds later if it still runs (a loop that makes no syscalls).
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..core import uclib
+
+NUDGE_GRACE = 0.01  # seconds between a nudge and the watchdog's own stop
 
 
 class Watchdog:
@@ -28,6 +37,8 @@ class Watchdog:
         self._lock = threading.Lock()
         self._uch: int | None = None
         self._deadline: float | None = None
+        self._nudge: Callable[[], None] | None = None
+        self._fired = False  # the armed deadline passed (nudged or stopped) since ``arm``
         self._sleep_until: float | None = None  # when the thread's current wait ends (None: never)
         self._closed = False
         self.active = False
@@ -40,8 +51,11 @@ class Watchdog:
         if self.active:
             self._thread.start()
 
-    def arm(self, uch: int, deadline: float | None) -> None:
-        """Watch ``uch`` (running from now on) until ``disarm``; stop it at ``deadline``.
+    def arm(
+        self, uch: int, deadline: float | None, nudge: Callable[[], None] | None = None
+    ) -> None:
+        """Watch ``uch`` (running from now on) until ``disarm``; stop it at ``deadline`` (with a
+        ``nudge``: call it then, and stop ``uch`` only if it still runs ``NUDGE_GRACE`` later).
 
         The thread is only woken when it must wake sooner than it already will: a pipe write per
         run wakes it for nothing, and its GIL hand-offs then cost the main thread ~0.5 ms a time.
@@ -49,16 +63,22 @@ class Watchdog:
         with self._lock:
             self._uch = uch
             self._deadline = deadline
+            self._nudge = nudge
+            self._fired = False
             poke = deadline is not None and (
                 self._sleep_until is None or deadline < self._sleep_until
             )
         if poke:
             os.write(self._ctl_w, b"a")
 
-    def disarm(self) -> None:
+    def disarm(self) -> bool:
+        """Stop watching; True when the armed deadline passed meanwhile (a nudge or a stop)."""
         with self._lock:
             self._uch = None
             self._deadline = None
+            self._nudge = None
+            fired, self._fired = self._fired, False
+        return fired
 
     def _loop(self) -> None:
         while not self._closed:
@@ -83,11 +103,20 @@ class Watchdog:
                     # Give the byte back to Python's own handling is not possible; the main thread
                     # runs its signal handlers as soon as emu_start returns.
                     fire = True
+            nudge = None
             with self._lock:
-                if self._deadline is not None and time.monotonic() >= self._deadline:
-                    fire = True
-                    self._deadline = None
+                now = time.monotonic()
+                if self._deadline is not None and now >= self._deadline:
+                    self._fired = self._uch is not None
+                    if self._nudge is not None and self._uch is not None:
+                        nudge, self._nudge = self._nudge, None
+                        self._deadline = now + NUDGE_GRACE
+                    else:
+                        fire = True
+                        self._deadline = None
                 uch = self._uch
+            if nudge is not None:
+                nudge()
             if fire and uch is not None:
                 uclib.emu_stop(uch)
 
@@ -104,11 +133,24 @@ class Watchdog:
             os.close(fd)
 
 
-def next_deadline(kernel: Any, run_deadline: float | None) -> float | None:
-    """The earliest wall-clock (time.monotonic) moment the kernel must look at the guest."""
-    moments = [] if run_deadline is None else [run_deadline]
-    now_ns = kernel.now_ns()
-    for proc in kernel.processes.values():
-        if proc.alive and proc.itimer_real_ns:
-            moments.append(time.monotonic() + max(proc.itimer_real_ns - now_ns, 0) / 1e9)
-    return min(moments, default=None)
+def next_wake_ns(kernel: Any) -> int | None:
+    """The earliest guest-clock moment (monotonic ns) a timer fires or a sleeping task wakes."""
+    due = [p.itimer_real_ns for p in kernel.processes.values() if p.alive and p.itimer_real_ns]
+    for task in kernel.tasks:
+        blk = task.block
+        if blk is not None and blk.deadline is not None:
+            due.append(blk.deadline)
+    return min(due, default=None)
+
+
+def next_deadline(
+    kernel: Any, run_deadline: float | None, wake_ns: int | None = None
+) -> float | None:
+    """The earliest wall-clock (time.monotonic) moment the kernel must look at the guest: the
+    run's end, or ``wake_ns`` (default: ``next_wake_ns``), a guest alarm or a sleeper's wake-up."""
+    if wake_ns is None:
+        wake_ns = next_wake_ns(kernel)
+    if wake_ns is None:
+        return run_deadline
+    moment = time.monotonic() + max(wake_ns - kernel.now_ns(), 0) / 1e9
+    return moment if run_deadline is None else min(moment, run_deadline)

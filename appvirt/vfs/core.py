@@ -25,6 +25,8 @@ from .namespace import (
 from .resolve import Resolved, Resolver
 from .types import DirEntry, FileKind, MountMode, OpenFile, Stat, fail
 
+_KINDS = {int(kind): kind for kind in FileKind}
+
 
 class VFSCore:
     """What every operation needs; ``VFS.__init__`` fills it in."""
@@ -109,10 +111,19 @@ class VFSCore:
             DirEntry(".", int(node.stat_result.st_ino or 0), FileKind.DIR),
             DirEntry("..", int(parent.stat_result.st_ino or 0), FileKind.DIR),
         ]
+        children = node.children
+        kinds = _KINDS
         for name in layers.names(self._ns, node, name_of(node)):
-            child = self._lookup(node, name, name)
-            if child is not None:
-                out.append(DirEntry(name, int(child.stat_result.st_ino or 0), file_kind(child)))
+            child = children.get(name)
+            if child is None:  # a dynamic directory's entry
+                child = self._lookup(node, name, name)
+                if child is None:
+                    continue
+            sr = child.stat_result
+            kind = kinds.get(int(sr.st_mode) & 0o170000)
+            if kind is None:
+                kind = file_kind(child)  # raises as before for a mode with no file type
+            out.append(DirEntry(name, int(sr.st_ino or 0), kind))
         return out
 
     def _open_host(self, node: FileNode, path: str) -> int:

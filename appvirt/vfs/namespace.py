@@ -11,13 +11,18 @@ bytes come from:
   after copy-up). Every ``OpenFile`` of the inode reads and writes this one buffer, so a write
   through one fd is seen through the others and in ``stat``. A host-backed file that was never
   written has ``data is None`` and is streamed from the host with ``pread``.
+* ``hstat``: the ``Stat`` of a file of a read-only host mount, built once from the host's lstat.
+  Nothing can change such a node (every change fails with EROFS first), so ``stat`` returns it as
+  it is, and ``ls -l`` of a large folder spends no time rebuilding it.
 * directories: ``complete`` (the host listing has been merged in), ``whiteouts`` (host names the
   guest removed from a cow directory, so a later lookup does not find them on the host again),
   ``absent`` (names a ro/cow host directory was found not to have: start-up probes repeat).
 
 pyfakefs's own file objects and ``add_entry``/``remove_entry`` are not used: they read whole host
 files, check permissions against process-global ids and cost tens of microseconds per read; the tree
-is linked here with ``attach``/``detach``.
+is linked here with ``attach``/``detach``. A node for a host file (a listing of /usr/bin makes over a
+thousand) is built by ``Namespace.from_host`` without ``FakeFile.__init__``: the same attributes,
+set in one step (tests/vfs/test_host_nodes.py checks they stay identical to pyfakefs's own).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import cast
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
+from pyfakefs.helpers import FakeStatResult
 
 from . import fakefs_lazy
 from .mounts import Mount
@@ -58,6 +64,7 @@ class FileNode(FakeFile):
     opens: int  # OpenFiles of this inode still open (unlinked data lives until 0)
     mount_root: bool
     meta_changed: bool
+    hstat: Stat | None = None  # read-only host file: its Stat, built once (module docstring)
 
     def __init__(
         self,
@@ -88,6 +95,7 @@ class FileNode(FakeFile):
             opens=0,
             mount_root=False,
             meta_changed=False,
+            hstat=None,
         )
 
     @property
@@ -99,6 +107,7 @@ class DirNode(FakeDirectory):
     """A directory; host-backed ones are filled lazily (one name per lookup, all for a listing)."""
 
     dynamic = False  # /proc directories compute their children instead
+    hstat: Stat | None = None  # only files keep a built Stat
     children: dict[str, Node]  # the pyfakefs entry dict itself (never rebound), typed
     absent: set[str]  # ro/cow: names the host was found not to have
     mount: Mount
@@ -170,6 +179,8 @@ class Namespace:
     def __init__(self) -> None:
         self.fs = FakeFilesystem(path_separator="/")
         self._inos = itertools.count(FIRST_MEMORY_INO)
+        self._fs_ref = weakref.ref(self.fs)
+        self._windows_fs = self.fs.is_windows_fs  # a property: read once, not per node
 
     @property
     def root(self) -> DirNode:
@@ -227,15 +238,75 @@ class Namespace:
         origin: tuple[str, ...],
     ) -> Node:
         """A node describing a host entry (lstat result ``hst``); content stays on the host."""
-        node: Node
-        if st.S_ISDIR(hst.st_mode):
-            node = DirNode(self.fs, name, hst.st_mode, mount, origin=origin)
-        else:
-            node = FileNode(self.fs, name, hst.st_mode, mount, target=target, origin=origin)
-            node.rdev = hst.st_rdev
-            node.blocks = hst.st_blocks
-        set_host_stat(node, hst)
-        return node
+        mode = hst.st_mode
+        if st.S_ISDIR(mode):
+            node = DirNode(self.fs, name, mode, mount, origin=origin)
+            set_host_stat(node, hst)
+            return node
+        # What FileNode(...) followed by set_host_stat would leave, without FakeFile.__init__ and
+        # its attribute-by-attribute __setattr__ (about 15 us a node).
+        sr = _new_stat_result(FakeStatResult)
+        vars(sr).update(
+            st_mode=mode,
+            st_ino=hst.st_ino,
+            st_dev=hst.st_dev,
+            st_nlink=hst.st_nlink,
+            st_uid=hst.st_uid,
+            st_gid=hst.st_gid,
+            _st_size=hst.st_size,
+            is_windows=self._windows_fs,
+            _st_atime_ns=hst.st_atime_ns,
+            _st_mtime_ns=hst.st_mtime_ns,
+            _st_ctime_ns=hst.st_ctime_ns,
+        )
+        file = _new_node(FileNode)
+        vars(file).update(
+            _filesystem=self._fs_ref,
+            _side_effect=None,
+            name=name,
+            stat_result=sr,
+            encoding="utf-8",
+            errors="surrogateescape",
+            _byte_contents=None if target is None else target.encode("utf-8", "surrogateescape"),
+            epoch=0,
+            parent_dir=None,
+            xattr={},
+            opened_as="",
+            open_modes=None,
+            mount=mount,
+            origin=origin,
+            data=None,
+            device="",
+            rdev=hst.st_rdev,
+            blocks=hst.st_blocks,
+            opens=0,
+            mount_root=False,
+            meta_changed=False,
+            hstat=_host_stat(hst) if mount.mode is MountMode.RO else None,
+        )
+        return file
+
+
+_new_node = object.__new__
+_new_stat_result = object.__new__
+
+
+def _host_stat(hst: os.stat_result) -> Stat:
+    """``node_stat`` of a host file node that was never written (``data is None``)."""
+    return Stat(
+        mode=hst.st_mode,
+        size=hst.st_size,
+        ino=hst.st_ino,
+        dev=hst.st_dev,
+        nlink=hst.st_nlink,
+        uid=hst.st_uid,
+        gid=hst.st_gid,
+        rdev=hst.st_rdev,
+        blocks=hst.st_blocks,
+        atime_ns=hst.st_atime_ns,
+        mtime_ns=hst.st_mtime_ns,
+        ctime_ns=hst.st_ctime_ns,
+    )
 
 
 def set_host_stat(node: FakeFile, hst: os.stat_result) -> None:
@@ -253,8 +324,8 @@ def set_host_stat(node: FakeFile, hst: os.stat_result) -> None:
 def attach(parent: DirNode, name: str, node: Node, *, count: bool = True) -> None:
     """Link ``node`` into ``parent`` as ``name`` (the name must be free)."""
     parent.entries[name] = node
-    node.name = name  # type: ignore[assignment]
-    node.parent_dir = weakref.ref(parent)
+    # straight into __dict__ (FakeFile.__setattr__ only forwards stat fields, and is slow)
+    vars(node).update(name=name, parent_dir=weakref.ref(parent))
     if not count:
         return
     if isinstance(node, DirNode):
@@ -293,6 +364,10 @@ def size_of(node: FakeFile) -> int:
 
 
 def node_stat(node: FakeFile) -> Stat:
+    """The node's ``Stat`` (the caller must not modify it: a read-only host file's is shared)."""
+    cached = node.hstat if isinstance(node, FileNode) else None
+    if cached is not None:
+        return cached
     sr = node.stat_result
     size = size_of(node)
     blocks = node.blocks if isinstance(node, FileNode) and node.data is None else None

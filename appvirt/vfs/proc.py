@@ -53,6 +53,9 @@ class ProcProvider(Protocol):
 
     def status(self) -> str: ...
 
+    # Other processes (optional: a provider without them shows /proc/self only).
+    # pids() -> list[int]; view(pid) -> ProcProvider | None; ppid(), state(), group(), name()
+
 
 class ProcContext:
     """State the /proc nodes read: the provider, the mount table, fixed machine facts."""
@@ -123,25 +126,36 @@ class ProcRoot(DirNode):
             if provider is None:
                 return ProcDir(self, "self", self.ctx)
             return _symlink(self, "self", str(provider.pid()), self.ctx)
-        if provider is not None and name == str(provider.pid()):
-            return ProcPidDir(self, name, self.ctx)
-        return None
+        if provider is None or not name.isdigit() or name != str(int(name)):
+            return None
+        if int(name) == provider.pid():
+            return ProcPidDir(self, name, self.ctx, provider)
+        view = getattr(provider, "view", None)
+        other = view(int(name)) if view is not None else None
+        return None if other is None else ProcPidDir(self, name, self.ctx, other)
 
     def names(self) -> list[str]:
         provider = self.ctx.provider
-        return ["self"] if provider is None else ["self", str(provider.pid())]
+        if provider is None:
+            return ["self"]
+        pids = getattr(provider, "pids", None)
+        return ["self", *(str(p) for p in (pids() if pids is not None else [provider.pid()]))]
 
 
 class ProcPidDir(ProcDir):
-    """/proc/<pid> of the calling process."""
+    """/proc/<pid>: the calling process, or another guest process through its own provider."""
 
     FILES = ("cmdline", "comm", "environ", "maps", "mounts", "stat", "status")
     LINKS = ("cwd", "exe", "root")
 
+    def __init__(
+        self, parent: DirNode, name: str, ctx: ProcContext, provider: ProcProvider
+    ) -> None:
+        super().__init__(parent, name, ctx)
+        self.provider = provider
+
     def child(self, name: str) -> Node | None:
-        provider = self.ctx.provider
-        if provider is None:
-            return None
+        provider = self.provider
         ctx = self.ctx
         if name == "fd":
             return ProcFdDir(self, "fd", ctx)
@@ -168,10 +182,11 @@ class ProcPidDir(ProcDir):
 
 
 class ProcFdDir(ProcDir):
-    """/proc/<pid>/fd: one magic link per open fd of the calling process."""
+    """/proc/<pid>/fd: one magic link per open fd of that process."""
 
     def _fds(self) -> dict[int, OpenFile]:
-        provider = self.ctx.provider
+        parent = self.parent_dir() if self.parent_dir is not None else None
+        provider = getattr(parent, "provider", None) or self.ctx.provider
         return {} if provider is None else provider.fds()
 
     def child(self, name: str) -> Node | None:
@@ -211,12 +226,17 @@ def build(ns: Namespace, ctx: ProcContext) -> ProcRoot:
 
 
 def comm_of(provider: ProcProvider) -> str:
-    return posixpath.basename(provider.exe())[:15]
+    name = getattr(provider, "name", None)
+    return name() if name is not None else posixpath.basename(provider.exe())[:15]
 
 
 def pid_stat(provider: ProcProvider) -> str:
+    """The fields ps and top read: pid, comm, state, ppid, pgrp, session, tty, tpgid, flags..."""
     pid = provider.pid()
-    fields = [str(pid), f"({comm_of(provider)})", "R", "0", str(pid), str(pid), "0", "-1"]
+    state = getattr(provider, "state", lambda: "R")()
+    ppid = getattr(provider, "ppid", lambda: 0)()
+    pgid, sid = getattr(provider, "group", lambda: (pid, pid))()
+    fields = [str(pid), f"({comm_of(provider)})", state, str(ppid), str(pgid), str(sid), "0", "-1"]
     fields += ["4194304"] + ["0"] * 8 + ["20", "0", "1", "0", "0", "0", "0"]
     fields += ["0"] * (52 - len(fields))
     return " ".join(fields) + "\n"

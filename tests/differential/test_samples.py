@@ -26,6 +26,8 @@ CASES = [
     ("crash", ["kill"]),
     ("threads", []),
     ("forkpipe", []),
+    ("spinwake", ["threads"]),
+    ("spinwake", ["fork"]),
     ("signals", []),
     ("hello-dyn", []),
 ]

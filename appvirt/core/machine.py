@@ -36,6 +36,10 @@ GDT_DATA = 2
 TLS_FIRST = 6  # Linux i386 GDT_ENTRY_TLS_MIN
 TLS_COUNT = 3
 
+# The instruction budget of a nested run inside a counted one: never reached, but not 0 (see
+# ``Cpu.call_nested``).
+NESTED_COUNT = 1 << 62
+
 
 class Stop(enum.Enum):
     """Why ``Machine.run`` returned."""
@@ -103,6 +107,7 @@ class Cpu:
         self.fault_addr = 0
         self.pc_bias = 0  # 2 while a biased SYSCALL hook runs (see ``pc`` and ``on_syscall``)
         self.depth = 0  # nested emu_start calls in progress (0: not inside the emulator)
+        self._counts: list[int] = []  # the instruction count of each emu_start in progress
 
     # -- hooks ------------------------------------------------------------------------------------
     def fail(self, exc: BaseException) -> None:
@@ -220,9 +225,11 @@ class Cpu:
 
     def _emu(self, begin: int, until: int, timeout_us: int, count: int) -> None:
         self.depth += 1
+        self._counts.append(count)
         try:
             self.uc.emu_start(begin, until, timeout=timeout_us, count=count)
         finally:
+            self._counts.pop()
             self.depth -= 1
 
     def run(self, timeout_us: int = 0, count: int = 0) -> Stop:
@@ -261,8 +268,20 @@ class Cpu:
         ``emu_start`` inside a hook. An exception a handler raised meanwhile is re-raised here; a
         fault returns Stop.FAULT; a stop request returns Stop.REQUESTED (the caller then stops the
         outer run too); reaching ``until`` returns Stop.SLICE.
+
+        Inside a run limited to ``count`` instructions the nested run is counted too. Unicorn
+        counts with a code hook that ``emu_start(count=0)`` deletes, flushing every translated
+        block as it does; called from a hook, that frees the host code the outer run is executing
+        and returns into whatever the nested run translated there (SIGSEGV/SIGILL in the host
+        process). Since every ``emu_start`` restarts Unicorn's one instruction counter, the outer
+        run's budget is gone afterwards: it stops when the hook returns (``Stop.SLICE``).
         """
-        return self._drive(begin, until, 0, 0)
+        if not self._counts or self._counts[-1] <= 0:
+            return self._drive(begin, until, 0, 0)
+        try:
+            return self._drive(begin, until, 0, NESTED_COUNT)
+        finally:
+            uclib.emu_stop(self.uch)  # end the outer slice once the hook returns
 
     def _release(self) -> None:
         """Subclasses free what they own beside the Unicorn instance."""

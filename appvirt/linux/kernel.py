@@ -43,6 +43,7 @@ SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked
 # 500k instructions (~15 ms counted) got `seq | sort | ...` there 25% sooner than 2M did, while
 # 50k lost again to switching.
 SHARED_SLICE_INSNS = 500_000
+LIMITED_SLICE_INSNS = 50_000_000  # a lone task's counted run under an instruction limit
 # A counted slice still running after this long is taken to be stuck in code translated without
 # counting (see ``Kernel._counted_slice``); a normal one takes about 15 ms.
 COUNTED_SLICE_OVERRUN = 0.1
@@ -88,6 +89,8 @@ class Kernel:
         self.memory_limit = memory_limit
         self.time_limit = time_limit
         self.process_limit = process_limit
+        self.instruction_limit: int | None = None  # exact, counted (see ``_charge``)
+        self.instructions = 0  # instructions counted so far (only with an instruction limit)
         self.processes: dict[int, Process] = {}
         self.tasks: list[Task] = []
         self.current: Task | None = None
@@ -586,7 +589,9 @@ class Kernel:
             if machine in self._uncounted_code:
                 self._uncounted_code.discard(machine)
                 flush()
-            return machine.run(0, count=SHARED_SLICE_INSNS)
+            stop = machine.run(0, count=SHARED_SLICE_INSNS)
+            self._charge(SHARED_SLICE_INSNS, stop, False)
+            return stop
         watchdog.arm(machine.uch, time.monotonic() + COUNTED_SLICE_OVERRUN, self._nudge)
         try:
             stop = machine.run(0, count=SHARED_SLICE_INSNS)
@@ -594,7 +599,39 @@ class Kernel:
             overran = watchdog.disarm()
         if overran and not machine.closed:
             flush()
+        self._charge(SHARED_SLICE_INSNS, stop, overran)
         return stop
+
+    def _budget(self, machine: Machine) -> int:
+        """A lone task's instruction count when an instruction limit is set (0: uncounted).
+
+        Counting slows guest code about 4x, so only a run with an instruction limit pays it; code
+        translated by an uncounted run would not be counted, hence the flush."""
+        limit = self.instruction_limit
+        if limit is None:
+            return 0
+        left = limit - self.instructions
+        if left <= 0:
+            raise LimitExceeded("instructions", f"{limit} instructions executed", 152)
+        if machine in self._uncounted_code:
+            self._uncounted_code.discard(machine)
+            machine.uc.ctl_flush_tb()  # type: ignore[attr-defined]
+        return min(left, LIMITED_SLICE_INSNS)
+
+    def _charge(self, count: int, stop: Stop, interrupted: bool) -> None:
+        """Add a counted run that used its whole budget to the instruction total.
+
+        Unicorn reports no count for a run that ended early (a blocking call, an exit, a stop
+        from the watchdog), so those instructions are not added: the limit is exact for code that
+        computes and a lower bound for code that blocks often, which the wall-time bound of
+        ``LinuxRun`` covers."""
+        if count and self.instruction_limit is not None:
+            if stop is Stop.SLICE and not interrupted:
+                self.instructions += count
+                if self.instructions >= self.instruction_limit:
+                    raise LimitExceeded(
+                        "instructions", f"{self.instruction_limit} instructions executed", 152
+                    )
 
     def _nudge(self) -> None:
         """The watchdog's request (from its thread): stop the lone task at its next syscall."""
@@ -648,21 +685,25 @@ class Kernel:
                     # Stopped when the run's end, an alarm or a sleeper's wake-up is due: a task
                     # spinning alone (on a flag a sleeping thread will set) must let it run.
                     wake_ns = next_wake_ns(self)
+                    count = self._budget(machine)
                     watchdog.arm(machine.uch, next_deadline(self, deadline, wake_ns), self._nudge)
                     try:
-                        stop = machine.run(0)
+                        stop = machine.run(0, count=count)
                     finally:
-                        watchdog.disarm()
+                        fired = watchdog.disarm()
+                    self._charge(count, stop, fired)
                     if wake_ns is not None and self.clock.mode == "frozen":
                         self._frozen_catch_up(wake_ns, started)
                 elif runnable <= 1:
-                    stop = machine.run(SLICE_US)
+                    count = self._budget(machine)
+                    stop = machine.run(0 if count else SLICE_US, count=count)
+                    self._charge(count, stop, False)
                 else:
                     # Preempting by timeout can leave Unicorn's PC at the start of a block whose
                     # stores already ran (a re-executed `lock cmpxchg` deadlocks a mutex), so
                     # shared CPU time is measured in instructions, which stops precisely.
                     stop = self._counted_slice(machine, watchdog)
-                if runnable <= 1 and watchdog is None:
+                if runnable <= 1 and watchdog is None and self.instruction_limit is None:
                     self._uncounted_code.add(machine)
                 if stop is Stop.FAULT and machine.task is not None:
                     fault = machine.fault

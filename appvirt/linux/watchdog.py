@@ -114,11 +114,11 @@ class Watchdog:
                     else:
                         fire = True
                         self._deadline = None
-                uch = self._uch
+                if fire and self._uch is not None:
+                    # Under the lock: ``disarm`` cannot return (and the Machine be closed) first.
+                    uclib.emu_stop(self._uch)
             if nudge is not None:
                 nudge()
-            if fire and uch is not None:
-                uclib.emu_stop(uch)
 
     def close(self) -> None:
         self._closed = True

@@ -94,6 +94,13 @@ class WinProcess:
         self.callback_result = 0
         self.heaps: dict[int, Heap] = {}
         self.time_limit = profile.limits.time
+        # Windows threads are not counted: an instruction limit is a wall-time budget at the rate
+        # counted Linux code exceeds (linux/runner.py), reported as the instruction limit.
+        self.instruction_budget: float | None = None
+        if profile.limits.instructions is not None:
+            self.instruction_budget = profile.limits.instructions / 5_000_000
+            if self.time_limit is None or self.instruction_budget < self.time_limit:
+                self.time_limit = self.instruction_budget
         self.start_ns = time.monotonic_ns()
         self.sched: Any = None  # the run's thread scheduler (sched.py), shared by every process
         self.thread: Any = None  # the thread being served (threads.py)

@@ -329,6 +329,10 @@ class Scheduler:
                     self.initial.interrupted = False
                     raise ProcessExit(STATUS_CONTROL_C_EXIT)
                 if deadline is not None and time.monotonic() > deadline:
+                    if self.time_limit == getattr(self.initial, "instruction_budget", None):
+                        raise LimitExceeded(
+                            "instructions", f"wall-time bound of {self.time_limit:g} s", 152
+                        )
                     raise LimitExceeded("time", f"{self.time_limit:g} s of wall time", 152)
                 thread = self._pick()
                 if thread is None:

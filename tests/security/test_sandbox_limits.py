@@ -54,6 +54,24 @@ def test_instruction_limit(tmp_path: Path) -> None:
     assert (code, limit) == (152, "instructions")
 
 
+COUNTER = "i=0; while :; do i=$((i+1)); echo $i; done"
+
+
+def test_instruction_limit_is_counted_exactly(tmp_path: Path) -> None:
+    """The same program stops at the same instruction every time (a wall-time budget would
+    not), later with a larger limit, and a program that fits in its limit is unaffected."""
+    outs = [run(tmp_path, [BUSYBOX, "sh", "-c", COUNTER], "instructions=20M") for _ in range(2)]
+    assert outs[0] == outs[1]
+    code, limit, out = outs[0]
+    assert (code, limit) == (152, "instructions")
+    reached = int(out.split()[-1])
+    assert out == b"".join(b"%d\n" % i for i in range(1, reached + 1))
+    _, _, more = run(tmp_path, [BUSYBOX, "sh", "-c", COUNTER], "instructions=40M")
+    assert int(more.split()[-1]) > reached * 3 // 2
+    code, limit, out = run(tmp_path, [BUSYBOX, "echo", "fits"], "instructions=20M")
+    assert (code, limit, out) == (0, None, b"fits\n")
+
+
 def test_cli_time_limit_exit_code(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "appvirt", "run", "--limit", "time=1s", ESCAPE, "spin"],
@@ -61,3 +79,9 @@ def test_cli_time_limit_exit_code(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 152
     assert b"time limit reached" in proc.stderr
+
+
+def test_windows_instruction_limit_is_a_wall_time_bound(tmp_path: Path) -> None:
+    apicalls = str(ROOT / "samples" / "bin" / "windows" / "apicalls64.exe")
+    code, limit, _ = run(tmp_path, [apicalls, "1000000000"], "instructions=5M")
+    assert (code, limit) == (152, "instructions")

@@ -76,6 +76,7 @@ class Scheduler:
         self.next_id = initial.tid + 4
         self.first_extra_id = self.next_id  # ids above it: a second thread or process exists
         self.running: WinThread | None = None  # the thread of the slice in progress
+        self._uncounted: set[Any] = set()  # Machines holding code translated without counting
         self.run_depth = 0
         self.viewed: WinThread | None = None
         self.rr = 0
@@ -114,6 +115,14 @@ class Scheduler:
         thread.start = self._attach
         proc.thread.pobj.threads.append(thread)
         self.threads.append(thread)
+        self.preempt()
+
+    def preempt(self) -> None:
+        """Another thread can run now: end the running thread's slice at this trap, so that a
+        thread that was alone (running uncounted, maybe spinning on a flag the new one sets)
+        shares the CPU from here on."""
+        if self.running is not None:
+            self.running.proc.machine.request_stop()
 
     # -- the per-thread view of a process ---------------------------------------------------------
     def view(self, thread: WinThread) -> None:
@@ -362,14 +371,22 @@ class Scheduler:
             self.run_depth = machine.depth + 1
             try:
                 if runnable > 1:
+                    # Unicorn counts only in code translated while counting: a loop translated
+                    # by an uncounted run (a thread spinning alone on a flag another thread
+                    # sets after its Sleep) would never end this slice. Drop such code first.
+                    if machine in self._uncounted:
+                        self._uncounted.discard(machine)
+                        machine.uc.ctl_flush_tb()  # type: ignore[attr-defined]
                     stop = machine.run(0, count=SHARED_SLICE_INSNS)
                 elif watchdog is not None:
+                    self._uncounted.add(machine)
                     watchdog.arm(machine.uch, self._watch_deadline(deadline))
                     try:
                         stop = machine.run(0)
                     finally:
                         watchdog.disarm()
                 else:
+                    self._uncounted.add(machine)
                     stop = machine.run(LONE_SLICE_US)
             finally:
                 self.running = None

@@ -109,7 +109,11 @@ program ships in its own folder (or the current folder) are loaded like on Windo
   return the documented failure of their return type (FALSE/NULL, `INVALID_HANDLE_VALUE`,
   `ERROR_CALL_NOT_IMPLEMENTED` for registry-style status codes), set the last error to
   ERROR_CALL_NOT_IMPLEMENTED (120), are counted in the report and traced; they never end the run.
-  `GetProcAddress` does not find them, so programs take their fallback paths.
+  `GetProcAddress` does not find them, so programs take their fallback paths. An export with no
+  declaration at all has no known argument count; in 32-bit programs it still pops its stdcall
+  arguments when the caller's code shows how many (GCC's `sub esp, N` right after the call, found
+  by decoding the caller's next instructions); MSVC-style callers give no hint and nothing is
+  popped, so declare the exports such programs call.
 
 ## Adding an API
 

@@ -19,7 +19,7 @@ from unicorn import x86_const as x86
 
 from ..core import uclib
 from ..core.memory import GuestFault, OutOfMemory
-from .api.decl import NARROW, SIGNED, T, VarArgs
+from .api.decl import NARROW, SIGNED, STDCALL, T, VarArgs
 from .process import GuestCrash, ProcessExit
 from .seh64 import ContextJump
 from .sync import Wait
@@ -288,12 +288,59 @@ def _unimplemented(proc: Any, api: Any, args: list[Any]) -> int:
     events = proc.events
     events.unknown[f"{api.dll}!{api.name}"] += 1
     events.emit("unimplemented_api", dll=api.dll, name=api.name)
+    if api.undeclared and not proc.is64 and api.conv is STDCALL:
+        pop_unknown_stdcall(proc)
     if proc.tracing:
         from .trace import format_call
 
         events.line(format_call(proc, api, args, api.failure()) + " (not implemented)")
     proc.set_last_error(120)  # ERROR_CALL_NOT_IMPLEMENTED
     return api.failure()
+
+
+def pop_unknown_stdcall(proc: Any) -> int:
+    """Pop the arguments of an i386 stdcall export nobody declared, as its ``ret N`` would.
+
+    Without a prototype the count is unknown, but GCC's callers say it: with outgoing arguments
+    stored into a preallocated area, a ``sub esp, N`` soon after a stdcall call re-reserves the N
+    bytes the callee popped. The caller's next few instructions are decoded up to that ``sub``
+    (stopping at anything else that uses ESP or leaves the block); other caller code (MSVC's
+    pushes) gives no hint, and nothing is popped. Returns the bytes popped."""
+    machine = proc.machine
+    esp = machine.reg.read(x86.UC_X86_REG_ESP)
+    try:
+        ret_addr = struct.unpack("<I", bytes(proc.mem.read(esp, 4)))[0]
+        code = bytes(proc.mem.read(ret_addr, 32))
+    except Exception:  # noqa: BLE001 - unreadable: no hint
+        return 0
+    size = _reserved_after_call(code, ret_addr)
+    if size <= 0 or size % 4 or size > 4 * 32:
+        return 0
+    proc.mem.poke(esp + size, struct.pack("<I", ret_addr))
+    machine.reg.write(x86.UC_X86_REG_ESP, esp + size)
+    return size
+
+
+def _reserved_after_call(code: bytes, addr: int) -> int:
+    """N of the ``sub esp, N`` among the first instructions of ``code``, else 0."""
+    from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+
+    for count, insn in enumerate(Cs(CS_ARCH_X86, CS_MODE_32).disasm(code, addr)):
+        text = insn.op_str
+        if insn.mnemonic == "sub" and text.startswith("esp, "):
+            try:
+                return int(text[5:], 0)
+            except ValueError:
+                return 0
+        if (
+            count >= 3
+            or "esp" in text
+            or "ebp" in text
+            or insn.mnemonic in ("push", "pop", "call", "ret", "leave", "enter")
+            or insn.mnemonic.startswith("j")
+        ):
+            return 0
+    return 0
 
 
 def _write_double(proc: Any, value: float) -> None:

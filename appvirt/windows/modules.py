@@ -70,9 +70,10 @@ def stub_bytes(is64: bool, api_id: int, api: Api, scratch: int = 0) -> bytes:
 
 
 def unknown_api(dll: str, name: str) -> Api:
-    """A declaration for an export nobody declared: it fails, and pops nothing on i386."""
+    """A declaration for an export nobody declared: it fails; on i386 its stub pops nothing, and
+    the trap pops what the caller's code shows it pushed (dispatch.pop_unknown_stdcall)."""
     conv = CDECL if dll == "msvcrt" else STDCALL
-    return Api(dll, name, (), T.UINT, conv, None)
+    return Api(dll, name, (), T.UINT, conv, None, undeclared=True)
 
 
 class ModuleBuilder:

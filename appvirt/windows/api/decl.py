@@ -70,6 +70,7 @@ class Api:
     fn: Callable[..., Any] | None
     variadic: bool = False
     doc: str = ""
+    undeclared: bool = False  # no prototype known (modules.unknown_api): argument count unknown
 
     def slots32(self) -> int:
         """Stack slots the arguments take on i386 (what a stdcall stub's ``ret N`` pops / 4)."""

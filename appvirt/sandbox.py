@@ -112,12 +112,14 @@ class Sandbox:
 
     def folder_for(self, program: str) -> SandboxFolder | None:
         """The sandbox folder a run of ``program`` uses (created if new), or None."""
+        path = self.sandbox_dir
+        if path is None and not self.profile.sandbox:
+            return None  # nothing persists: the persist package is not even imported
         from .persist.folder import SandboxFolder, default_sandbox_dir
 
-        path = self.sandbox_dir
-        if path is None and self.profile.sandbox:
-            path = str(default_sandbox_dir(self.profile.sandbox, program))
-        return SandboxFolder.open(path, create=True) if path is not None else None
+        if path is None:
+            path = str(default_sandbox_dir(self.profile.sandbox or "", program))
+        return SandboxFolder.open(path, create=True)
 
     def _mounts(self, program_dir: str | None) -> list[MountSpec]:
         prof = self.profile
@@ -281,12 +283,12 @@ class Sandbox:
         """Keep what the run changed, as the profile's ``persistence`` says: in the sandbox folder,
         or (``commit``, when the program exited by itself) on the host, where a change has a host
         path; what has none stays in the sandbox folder."""
+        mode = self.profile.persistence
+        if mode == "discard" or (folder is None and mode != "commit"):
+            return
         from .persist.commit import to_host
         from .persist.layer import describe
 
-        mode = self.profile.persistence
-        if mode == "discard":
-            return
         changes = vfs.persisted_changes()
         if mode == "commit" and exited:
             pairs = describe(changes, vfs.commit_path)

@@ -36,6 +36,8 @@ def test_a_run_does_not_import_fake_pathlib_or_asyncio() -> None:
     )
     assert "appvirt.linux.kernel" in mods
     assert not {"pyfakefs.fake_pathlib", "unittest.mock", "asyncio"} & mods
+    # No sandbox folder: nothing persists, so the persist package is not loaded.
+    assert not {"appvirt.persist.folder", "appvirt.persist.layer"} & mods
 
 
 def test_fake_pathlib_still_works_once_loaded() -> None:

@@ -29,6 +29,7 @@ CASES = [
     ("spinwake", ["threads"]),
     ("spinwake", ["fork"]),
     ("signals", []),
+    ("epoll", []),
     ("hello-dyn", []),
 ]
 

@@ -83,18 +83,32 @@ def _revents(t: Task, fd: int, events: int) -> int:
     entry = t.proc.fds.fds.get(fd)
     if entry is None:
         return POLLNVAL
-    f = entry.file
+    return file_revents(entry.file, events)
+
+
+def file_revents(f: OpenFile, events: int) -> int:
+    """poll's answer for one open file. A pipe's read end is readable only with data in it (at
+    end of file it reports POLLHUP alone, as Linux's pipe_poll does); errors and hang-ups are
+    reported whatever was asked."""
+    pipe = getattr(f, "_buf", None)
+    if pipe is not None:
+        out = 0
+        if f.readable:
+            if events & (POLLIN | POLLPRI) and pipe.data:
+                out |= POLLIN
+            if pipe.writers == 0:
+                out |= POLLHUP
+        if f.writable:
+            if events & POLLOUT and f.write_ready():
+                out |= POLLOUT
+            if pipe.readers == 0:
+                out |= POLLERR
+        return out
     out = 0
     if events & (POLLIN | POLLPRI) and f.read_ready():
         out |= POLLIN
     if events & POLLOUT and f.write_ready():
         out |= POLLOUT
-    kind = getattr(f, "_buf", None)
-    if kind is not None:  # pipe ends report hang-up and errors
-        if f.readable and kind.writers == 0:
-            out |= POLLHUP
-        if f.writable and kind.readers == 0:
-            out |= POLLERR
     return out
 
 

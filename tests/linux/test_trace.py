@@ -397,3 +397,16 @@ def test_lines_match_strace(arch: str, tmp_path: Path) -> None:
     got = _between_markers(trace.getvalue())
     assert len(expected) > 30
     assert got == expected
+
+
+def test_sendfile_from_a_pipe_fails_like_linux(tmp_path: Path) -> None:
+    """busybox cat tries sendfile first; from a pipe Linux says EINVAL and cat falls back to read
+    (strace -e sendfile shows this same line natively)."""
+    import io
+
+    from appvirt import Sandbox
+
+    trace, out = io.StringIO(), io.BytesIO()
+    Sandbox(cwd=str(tmp_path)).run(["/bin/busybox", "cat"], stdin=b"hi\n", stdout=out, trace=trace)
+    assert out.getvalue() == b"hi\n"
+    assert "sendfile(1, 0, NULL, 16777216) = -1 EINVAL (Invalid argument)" in trace.getvalue()

@@ -230,33 +230,31 @@ def sys_llseek(t: Task, fd: int, hi: int, lo: int, result: int, whence: int) -> 
 
 @syscall("sendfile", Arg.FD, Arg.FD, Arg.PTR, Arg.SIZE)
 def sys_sendfile(t: Task, out_fd: int, in_fd: int, offp: int, count: int) -> int:
+    return _sendfile(t, out_fd, in_fd, offp, count, t.proc.abi.is64)
+
+
+@syscall("sendfile64", Arg.FD, Arg.FD, Arg.PTR, Arg.SIZE)
+def sys_sendfile64(t: Task, out_fd: int, in_fd: int, offp: int, count: int) -> int:
+    return _sendfile(t, out_fd, in_fd, offp, count, True)
+
+
+def _sendfile(t: Task, out_fd: int, in_fd: int, offp: int, count: int, wide_off: bool) -> int:
+    """Copy from a file that can be mapped (not a pipe: EINVAL, as Linux) to any descriptor;
+    ``wide_off``: the offset pointer holds a 64-bit loff_t (sendfile64, and x86-64's sendfile)."""
     src = t.proc.fds.get(in_fd)
     dst = t.proc.fds.get(out_fd)
     _check_read(src)
     _check_write(dst)
+    if src.kind is FileKind.FIFO:
+        raise SyscallError(errno.EINVAL)
     count = min(count, MAX_IO)
     if offp:
-        fmt = "<q" if t.proc.abi.is64 else "<i"
+        fmt = "<q" if wide_off else "<i"
         (off,) = struct.unpack(fmt, t.proc.mem.read(offp, struct.calcsize(fmt)))
         data = src.pread(count, off)
         t.proc.mem.write(offp, struct.pack(fmt, off + len(data)))
     else:
         data = src.read(count)
-    return _write_all(t, dst, data) if data else 0
-
-
-@syscall("sendfile64", Arg.FD, Arg.FD, Arg.PTR, Arg.SIZE)
-def sys_sendfile64(t: Task, out_fd: int, in_fd: int, offp: int, count: int) -> int:
-    src = t.proc.fds.get(in_fd)
-    dst = t.proc.fds.get(out_fd)
-    _check_read(src)
-    _check_write(dst)
-    if offp:
-        (off,) = struct.unpack("<q", t.proc.mem.read(offp, 8))
-        data = src.pread(min(count, MAX_IO), off)
-        t.proc.mem.write(offp, struct.pack("<q", off + len(data)))
-    else:
-        data = src.read(min(count, MAX_IO))
     return _write_all(t, dst, data) if data else 0
 
 

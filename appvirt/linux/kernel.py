@@ -34,6 +34,7 @@ from .procview import ProcView
 from .sigframe import deliver_frame
 from .signals import DEFAULT_IGNORE, DEFAULT_STOP, Sig
 from .syscall import HANDLERS, SyscallError
+from .syscalls import timers
 from .task import Block, Process, SigAction, State, Task
 from .watchdog import Watchdog, next_deadline, next_wake_ns
 
@@ -312,6 +313,7 @@ class Kernel:
         proc.exe = prog
         proc.argv = argv
         proc.envp = envp
+        proc.posix_timers = None  # POSIX timers do not survive exec (alarms do)
         proc.name = os.path.basename(prog).encode()[:15]
         proc.fds.close_on_exec()
         for sig, action in list(proc.sigactions.items()):
@@ -495,7 +497,14 @@ class Kernel:
         left = self.alarm_left(proc)
         proc.itimer_real_ns = self.now_ns() + ns if ns else 0
         proc.itimer_interval_ns = interval
+        if ns:
+            self.timers_changed()
         return left
+
+    def timers_changed(self) -> None:
+        """A timer was armed from a syscall: end this run after the call, so the next one is
+        watched up to the new due time (a program that spins until its alarm must get it)."""
+        self.resched = True
 
     def alarm_left(self, proc: Process) -> int:
         if not proc.itimer_real_ns:
@@ -510,6 +519,10 @@ class Kernel:
                     now + proc.itimer_interval_ns if proc.itimer_interval_ns else 0
                 )
                 self.send_signal(proc, Sig.SIGALRM)
+            if proc.alive and proc.posix_timers:
+                for signo, tid in timers.fire_due(proc, now):
+                    task = next((x for x in proc.tasks if x.tid == tid), None) if tid else None
+                    self.send_signal(proc, signo, task)
 
     # -- the scheduler -------------------------------------------------------------------------------
     def _ready(self, task: Task) -> bool:
@@ -550,7 +563,8 @@ class Kernel:
             for t in self.tasks
             if t.block is not None and t.block.deadline is not None
         ]
-        alarms = [p.itimer_real_ns for p in self.processes.values() if p.alive and p.itimer_real_ns]
+        alarms = [timers.next_timer_ns(p) for p in self.processes.values() if p.alive]
+        alarms = [a for a in alarms if a]
         host_fds = sorted(
             {fd for t in self.tasks if t.block is not None for fd in t.block.host_fds}
         )

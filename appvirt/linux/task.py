@@ -91,7 +91,7 @@ class Task:
 class Process:
     __slots__ = ("kernel", "pid", "ppid", "machine", "abi", "fds", "cwd", "exe", "argv", "envp",
                  "umask", "pgid", "sid", "name", "tasks", "sigactions", "pending", "exit_status",
-                 "term_signal", "core_dumped", "zombie", "rlimits", "itimer_real_ns",
+                 "term_signal", "core_dumped", "zombie", "rlimits", "itimer_real_ns", "posix_timers",
                  "itimer_interval_ns", "children", "parent")  # fmt: skip
 
     def __init__(self, kernel: Kernel, pid: int, ppid: int, machine: Machine, abi: Abi,
@@ -120,6 +120,7 @@ class Process:
         self.zombie = False
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.itimer_real_ns = 0
+        self.posix_timers: dict[int, Any] | None = None  # syscalls/timers.py; not inherited
         self.itimer_interval_ns = 0
         self.children: list[Process] = []
         self.parent: Process | None = None

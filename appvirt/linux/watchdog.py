@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import uclib
+from .timerq import next_timer_ns
 
 NUDGE_GRACE = 0.01  # seconds between a nudge and the watchdog's own stop
 
@@ -135,7 +136,8 @@ class Watchdog:
 
 def next_wake_ns(kernel: Any) -> int | None:
     """The earliest guest-clock moment (monotonic ns) a timer fires or a sleeping task wakes."""
-    due = [p.itimer_real_ns for p in kernel.processes.values() if p.alive and p.itimer_real_ns]
+    due = [next_timer_ns(p) for p in kernel.processes.values() if p.alive]
+    due = [d for d in due if d]
     for task in kernel.tasks:
         blk = task.block
         if blk is not None and blk.deadline is not None:

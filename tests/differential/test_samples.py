@@ -30,6 +30,7 @@ CASES = [
     ("spinwake", ["fork"]),
     ("signals", []),
     ("epoll", []),
+    ("timers", []),
     ("hello-dyn", []),
 ]
 

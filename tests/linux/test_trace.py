@@ -410,3 +410,19 @@ def test_sendfile_from_a_pipe_fails_like_linux(tmp_path: Path) -> None:
     Sandbox(cwd=str(tmp_path)).run(["/bin/busybox", "cat"], stdin=b"hi\n", stdout=out, trace=trace)
     assert out.getvalue() == b"hi\n"
     assert "sendfile(1, 0, NULL, 16777216) = -1 EINVAL (Invalid argument)" in trace.getvalue()
+
+
+def test_coreutils_timeout_uses_posix_timers(tmp_path: Path) -> None:
+    """GNU timeout arms a POSIX timer (timer_create, not the alarm fallback) and ends with 124."""
+    import io
+
+    from appvirt import Sandbox
+
+    timeout = shutil.which("timeout")
+    if timeout is None:
+        pytest.fail("coreutils' timeout is needed for this test")
+    trace = io.StringIO()
+    result = Sandbox(cwd=str(tmp_path)).run([timeout, "0.2", "/bin/sleep", "5"], trace=trace)
+    assert result.exit_code == 124
+    assert "timer_create(CLOCK_REALTIME, " in trace.getvalue()
+    assert "timer_settime(0, 0x0, " in trace.getvalue()

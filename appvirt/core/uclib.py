@@ -109,6 +109,11 @@ class RegBatch:
         self._read(self._h, self._ids, self._ptrs, self._count)
         return vals
 
+    def raw_reader(self) -> tuple[Any, Any, Any, Any, Any, int]:
+        """(``uc_reg_read_batch``, handle, ids, pointers, values, count) for a trap that calls
+        the C function itself with these ready arguments: no Python frame of ours per call."""
+        return self._read, self._h, self._ids, self._ptrs, self.values, self._count
+
     def write(self, vals: Sequence[int]) -> None:
         out = self.values
         mask = 0xFFFFFFFF if ctypes.sizeof(out) == 4 * self._count else 0xFFFFFFFFFFFFFFFF
@@ -140,6 +145,11 @@ class RegAccess:
     def write(self, reg: int, value: int) -> None:
         self._buf.value = value & 0xFFFFFFFFFFFFFFFF
         self._write(self._h, reg, self._ref)
+
+    def raw_writer(self) -> tuple[Any, Any, Any]:
+        """(the value buffer, ``uc_reg_write``, a reference to the buffer) for a trap that writes
+        a result register itself: set ``buffer.value``, call ``fn(handle, reg, reference)``."""
+        return self._buf, self._write, self._ref
 
 
 # ``uc_mem_read`` without argument conversion, for hot paths that pass ready ctypes objects (the

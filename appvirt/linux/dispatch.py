@@ -69,16 +69,8 @@ def install(kernel: Kernel, machine: Machine) -> list[int]:
     counts = [0] * limit
     regs = machine.batch(REGS64 if is64 else REGS32, 64 if is64 else 32)
     ret_reg = x86.UC_X86_REG_RAX if is64 else x86.UC_X86_REG_EAX
-    read_regs, reg_h, reg_ids, reg_ptrs, vals = (
-        regs._read,
-        regs._h,
-        regs._ids,
-        regs._ptrs,
-        regs.values,
-    )
-    nregs = len(reg_ids)
-    reg = machine.reg
-    ret_buf, write_reg, ret_ref = reg._buf, reg._write, reg._ref
+    read_regs, reg_h, reg_ids, reg_ptrs, vals, nregs = regs.raw_reader()
+    ret_buf, write_reg, ret_ref = machine.reg.raw_writer()
     word_bits = 64 if is64 else 32
     sign_bit = 1 << (word_bits - 1)
     full = 1 << word_bits

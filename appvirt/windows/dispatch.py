@@ -12,6 +12,7 @@ writes the result when the wait is over.
 from __future__ import annotations
 
 import ctypes
+import functools
 import struct
 from typing import Any
 
@@ -86,16 +87,9 @@ def install_traps(proc: Any) -> None:
         mask = 0xFFFFFFFF
         stack_buf = (ctypes.c_uint32 * MAX_STACK_SLOTS)()
         sp_at, stack_off, slot = 1, 4, 4
-    read_regs, reg_h, reg_ids, reg_ptrs, vals = (
-        regs._read,
-        regs._h,
-        regs._ids,
-        regs._ptrs,
-        regs.values,
-    )
-    nregs = len(reg_ids)
+    read_regs, reg_h, reg_ids, reg_ptrs, vals, nregs = regs.raw_reader()
     reg = machine.reg
-    ret_buf, write_reg, ret_ref = reg._buf, reg._write, reg._ref
+    ret_buf, write_reg, ret_ref = reg.raw_writer()
     mem_read_raw = uclib.mem_read_raw
     addr_buf = ctypes.c_uint64(0)
     mem_read = uc.mem_read
@@ -321,11 +315,17 @@ def pop_unknown_stdcall(proc: Any) -> int:
     return size
 
 
-def _reserved_after_call(code: bytes, addr: int) -> int:
-    """N of the ``sub esp, N`` among the first instructions of ``code``, else 0."""
+@functools.cache
+def _disassembler() -> Any:
+    """One Capstone i386 decoder for the run (made on the first undeclared call)."""
     from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
-    for count, insn in enumerate(Cs(CS_ARCH_X86, CS_MODE_32).disasm(code, addr)):
+    return Cs(CS_ARCH_X86, CS_MODE_32)
+
+
+def _reserved_after_call(code: bytes, addr: int) -> int:
+    """N of the ``sub esp, N`` among the first instructions of ``code``, else 0."""
+    for count, insn in enumerate(_disassembler().disasm(code, addr)):
         text = insn.op_str
         if insn.mnemonic == "sub" and text.startswith("esp, "):
             try:

@@ -207,24 +207,6 @@ class NodeFile(OpenFile):
         free_if_orphan(self.node, self._space)
 
 
-def host_stat(hst: os.stat_result) -> Stat:
-    return Stat(
-        mode=hst.st_mode,
-        size=hst.st_size,
-        ino=hst.st_ino,
-        dev=hst.st_dev,
-        nlink=hst.st_nlink,
-        uid=hst.st_uid,
-        gid=hst.st_gid,
-        rdev=hst.st_rdev,
-        blksize=hst.st_blksize,
-        blocks=hst.st_blocks,
-        atime_ns=hst.st_atime_ns,
-        mtime_ns=hst.st_mtime_ns,
-        ctime_ns=hst.st_ctime_ns,
-    )
-
-
 class HostFile(OpenFile):
     """A regular file of an rw mount: every operation goes to the host fd."""
 
@@ -283,7 +265,8 @@ class HostFile(OpenFile):
         return self.position
 
     def stat(self) -> Stat:
-        return host_stat(os.fstat(self._fd))
+        hst = os.fstat(self._fd)
+        return Stat.of_host(hst, hst.st_blksize)
 
     def truncate(self, length: int) -> None:
         if not self.writable:

@@ -282,31 +282,13 @@ class Namespace:
             opens=0,
             mount_root=False,
             meta_changed=False,
-            hstat=_host_stat(hst) if mount.mode is MountMode.RO else None,
+            hstat=Stat.of_host(hst) if mount.mode is MountMode.RO else None,
         )
         return file
 
 
 _new_node = object.__new__
 _new_stat_result = object.__new__
-
-
-def _host_stat(hst: os.stat_result) -> Stat:
-    """``node_stat`` of a host file node that was never written (``data is None``)."""
-    return Stat(
-        mode=hst.st_mode,
-        size=hst.st_size,
-        ino=hst.st_ino,
-        dev=hst.st_dev,
-        nlink=hst.st_nlink,
-        uid=hst.st_uid,
-        gid=hst.st_gid,
-        rdev=hst.st_rdev,
-        blocks=hst.st_blocks,
-        atime_ns=hst.st_atime_ns,
-        mtime_ns=hst.st_mtime_ns,
-        ctime_ns=hst.st_ctime_ns,
-    )
 
 
 def set_host_stat(node: FakeFile, hst: os.stat_result) -> None:

@@ -78,21 +78,11 @@ class HostFdStream(OpenFile):
 
     def stat(self) -> Stat:
         hst = os.fstat(self._fd)
-        return Stat(
-            mode=int(self.kind) | (hst.st_mode & 0o7777),
-            size=hst.st_size if self.kind is FileKind.REG else 0,
-            ino=hst.st_ino,
-            dev=hst.st_dev,
-            nlink=hst.st_nlink,
-            uid=hst.st_uid,
-            gid=hst.st_gid,
-            rdev=hst.st_rdev,
-            blksize=hst.st_blksize,
-            blocks=hst.st_blocks,
-            atime_ns=hst.st_atime_ns,
-            mtime_ns=hst.st_mtime_ns,
-            ctime_ns=hst.st_ctime_ns,
-        )
+        st = Stat.of_host(hst, hst.st_blksize)
+        st.mode = int(self.kind) | (hst.st_mode & 0o7777)
+        if self.kind is not FileKind.REG:
+            st.size = 0
+        return st
 
     def fsync(self) -> None:
         if self.kind is FileKind.REG:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import os
 from dataclasses import dataclass, field
 
 
@@ -53,6 +54,26 @@ class Stat:
     atime_ns: int = 0
     mtime_ns: int = 0
     ctime_ns: int = 0
+
+    @classmethod
+    def of_host(cls, hst: os.stat_result, blksize: int = 4096) -> Stat:
+        """A host ``lstat``/``fstat`` result as the guest sees it. ``blksize`` is the VFS's own
+        unless the caller reports the host's (a file open on the host)."""
+        return cls(
+            mode=hst.st_mode,
+            size=hst.st_size,
+            ino=hst.st_ino,
+            dev=hst.st_dev,
+            nlink=hst.st_nlink,
+            uid=hst.st_uid,
+            gid=hst.st_gid,
+            rdev=hst.st_rdev,
+            blksize=blksize,
+            blocks=hst.st_blocks,
+            atime_ns=hst.st_atime_ns,
+            mtime_ns=hst.st_mtime_ns,
+            ctime_ns=hst.st_ctime_ns,
+        )
 
     @property
     def kind(self) -> int:

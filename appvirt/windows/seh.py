@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+# Shared by both architectures' dispatchers (seh32.py, seh64.py).
 EXCEPTION_CONTINUE_EXECUTION = 0
+FILTER_CONTINUE_EXECUTION = 0xFFFFFFFF  # EXCEPTION_CONTINUE_EXECUTION (-1) from a filter
+EXCEPTION_NONCONTINUABLE = 0x01  # ExceptionFlags
+EXCEPTION_UNWINDING = 0x02
+EXCEPTION_EXIT_UNWIND = 0x04
 STATUS_ACCESS_VIOLATION = 0xC0000005
+STATUS_UNWIND = 0xC0000027
 
 
 def dispatch_exception(proc: Any, status: int, address: int) -> bool:

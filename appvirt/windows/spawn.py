@@ -49,7 +49,7 @@ def copy_handle_object(obj: Any) -> Any:
 def _exists(proc: Any, win_path: str) -> str | None:
     """The VFS path of an existing file at a Windows path, else None."""
     try:
-        vpath = paths.to_vfs(paths.normalize(win_path, proc.cwd), proc.vfs)
+        vpath = paths.vfs_path(win_path, proc.cwd, proc.vfs)
     except paths.BadPath:
         return None
     try:
@@ -163,7 +163,7 @@ def create_process(proc: Any, app: str | None, cmdline: str, inherit: bool, flag
     if not cmdline.strip():
         cmdline = paths.to_win(program)
     try:
-        cwd_vfs = paths.to_vfs(paths.normalize(cwd or proc.cwd, proc.cwd), proc.vfs)
+        cwd_vfs = paths.vfs_path(cwd or proc.cwd, proc.cwd, proc.vfs)
     except paths.BadPath:
         raise SpawnError(ERROR_DIRECTORY) from None
     if not proc.vfs.is_dir(cwd_vfs):

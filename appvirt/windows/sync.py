@@ -43,6 +43,18 @@ class Wait(Exception):
         self.keys = keys
 
 
+def take_or_wait(take: Callable[[], bool], key: Hashable) -> None:
+    """Take a lock now (``take()`` succeeds), or wait until a release signals ``key`` and
+    ``take()`` succeeds then: critical sections, SRW locks, the CRT's locks."""
+    if take():
+        return
+
+    def poll(_wait: Wait, _timed_out: bool) -> int | None:
+        return 0 if take() else None
+
+    raise Wait(poll, None, (key,))
+
+
 def deadline_after(proc: Any, ms: int) -> int | None:
     """The deadline of a wait of ``ms`` milliseconds (None for INFINITE)."""
     if ms == INFINITE:

@@ -14,21 +14,8 @@ import io
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_guest
-
-WIN = ROOT / "samples" / "bin" / "windows"
-BITS = ("32", "64")
-
-
-def exe(name: str, bits: str) -> str:
-    path = WIN / f"{name}{bits}.exe"
-    if not path.exists():
-        pytest.fail(f"sample {path.name} missing: run make -C samples windows")
-    return str(path)
-
-
-def crlf(text: str) -> bytes:
-    return text.replace("\n", "\r\n").encode()
+from helpers import run_guest
+from test_win_samples import BITS, crlf, exe
 
 
 def levels(middle: str, after3: str = "", after2: str = "") -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ...sync import ERROR_TIMEOUT, Wait, deadline_after
+from ...sync import ERROR_TIMEOUT, Wait, deadline_after, take_or_wait
 from ..decl import BOOL, INT, PTR, SIZE, UINT, VOID, winapi
 
 SRW_LOCKED, SRW_SHARED_ONE = 0x1, 0x10
@@ -89,13 +89,7 @@ def SetCriticalSectionSpinCount(proc: Any, cs: int, spin: int) -> int:
 @winapi("kernel32", args=(PTR,), ret=VOID)
 def EnterCriticalSection(proc: Any, cs: int) -> None:
     """Take the lock (recursively for its owner); another thread's lock makes the caller wait."""
-    if cs_try(proc, cs):
-        return
-
-    def poll(_wait: Wait, _timed_out: bool) -> int | None:
-        return 0 if cs_try(proc, cs) else None
-
-    raise Wait(poll, None, (("cs", proc, cs),))
+    take_or_wait(lambda: cs_try(proc, cs), ("cs", proc, cs))
 
 
 @winapi("kernel32", args=(PTR,), ret=BOOL)
@@ -143,13 +137,7 @@ def srw_release(proc: Any, lock: int, shared: bool) -> None:
 
 
 def _srw_acquire(proc: Any, lock: int, shared: bool) -> None:
-    if srw_try(proc, lock, shared):
-        return
-
-    def poll(_wait: Wait, _timed_out: bool) -> int | None:
-        return 0 if srw_try(proc, lock, shared) else None
-
-    raise Wait(poll, None, (("srw", proc, lock),))
+    take_or_wait(lambda: srw_try(proc, lock, shared), ("srw", proc, lock))
 
 
 @winapi("kernel32", args=(PTR,), ret=VOID)

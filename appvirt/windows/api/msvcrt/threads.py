@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...sync import Wait
+from ...sync import take_or_wait
 from ...threads import exit_current
 from ..decl import INT, PTR, UINT, VOID, winapi
 from ..kernel32.threads import start_thread
@@ -74,13 +74,7 @@ def _try_lock(proc: Any, n: int) -> bool:
 @winapi("msvcrt", args=(INT,), ret=VOID)
 def _lock(proc: Any, n: int) -> None:
     """Take CRT lock ``n`` (recursive); another thread's lock makes the caller wait."""
-    if _try_lock(proc, n):
-        return
-
-    def poll(_wait: Wait, _timed_out: bool) -> int | None:
-        return 0 if _try_lock(proc, n) else None
-
-    raise Wait(poll, None, (("crtlock", proc, n),))
+    take_or_wait(lambda: _try_lock(proc, n), ("crtlock", proc, n))
 
 
 @winapi("msvcrt", args=(INT,), ret=VOID)

@@ -121,7 +121,8 @@ class Sandbox:
             path = str(default_sandbox_dir(self.profile.sandbox or "", program))
         return SandboxFolder.open(path, create=True)
 
-    def _mounts(self, program_dir: str | None) -> list[MountSpec]:
+    def _mounts(self, program_dir: str | None, hide: str | None = None) -> list[MountSpec]:
+        """The run's mounts; ``hide``, the sandbox folder, exists in none of them."""
         prof = self.profile
         mounts: list[MountSpec] = []
         if prof.system_mounts:
@@ -138,8 +139,8 @@ class Sandbox:
         if program_dir and not inside(program_dir) and program_dir != self.cwd:
             mounts.append(MountSpec(guest=program_dir, mode=prof.program_dir, host=program_dir))
         mounts.extend(prof.mounts)
-        if self.sandbox_dir is not None:
-            mounts = _hide(mounts, self.sandbox_dir)
+        if hide is not None:
+            mounts = _hide(mounts, hide)
         return mounts
 
     def run(
@@ -195,14 +196,7 @@ class Sandbox:
         from .vfs import VFS
 
         prof = self.profile
-        if folder is not None and self.sandbox_dir is None:
-            self.sandbox_dir = str(folder.path)  # hidden from the guest like an explicit one
-            try:
-                mounts = self._mounts(program_dir)
-            finally:
-                self.sandbox_dir = None
-        else:
-            mounts = self._mounts(program_dir)
+        mounts = self._mounts(program_dir, hide=str(folder.path) if folder is not None else None)
         vfs = VFS(mounts, disk_limit=prof.limits.disk, uid=prof.uid, gid=prof.gid,
                   random_seed=prof.random_seed)  # fmt: skip
         kept = self._restore(vfs, folder)

@@ -20,6 +20,7 @@ from unicorn import x86_const as x86
 from ..loader.image import Arch, Perm
 from . import uclib
 from .memory import LAYOUT_32, LAYOUT_64, AddressSpace
+from .tlbsize import TlbSizer
 
 CR0_PE = 1
 CR0_WP = 1 << 16
@@ -220,8 +221,10 @@ class Cpu:
         return uclib.RegBatch(self.uch, reg_ids, width)
 
     # -- running ----------------------------------------------------------------------------------
-    def _before_run(self) -> None:
-        """Subclasses make pending changes visible to the CPU here."""
+    def _before_run(self) -> bool:
+        """Subclasses make pending changes visible to the CPU here; False: a stop request came
+        meanwhile, so the run ends at once (``Stop.REQUESTED``)."""
+        return True
 
     def _emu(self, begin: int, until: int, timeout_us: int, count: int) -> None:
         self.depth += 1
@@ -242,7 +245,8 @@ class Cpu:
         """One ``emu_start`` (from the current PC when ``begin`` is None) and why it ended; a
         handler's exception is re-raised here."""
         self.stop_requested = False
-        self._before_run()
+        if not self._before_run():
+            return Stop.REQUESTED
         try:
             self._emu(self.pc if begin is None else begin, until, timeout_us, count)
         except UcError as err:
@@ -314,6 +318,9 @@ class Machine(Cpu):
         self.task: Any = None  # the personality's thread whose CPU state is loaded
         self.users = 0  # processes sharing this address space (vfork, CLONE_VM)
         self.closed = False
+        self.tlb = TlbSizer(self)
+        self.mem.tlb_watermark = self.tlb.watermark()
+        self.mem.on_outgrown = self._tlb_outgrown
         self._enable_paging()
         if not self.is64:
             self._setup_segments()
@@ -376,10 +383,23 @@ class Machine(Cpu):
     def set_gs_base(self, value: int) -> None:
         self.uc.reg_write(x86.UC_X86_REG_GS_BASE, value)
 
-    def _before_run(self) -> None:
+    def _before_run(self) -> bool:
+        mem = self.mem
         if self.depth == 0:  # never from inside a hook (see AddressSpace.release_stale)
-            self.mem.release_stale()
-        self.mem.flush_tlb()
+            mem.release_stale()
+        mem.flush_tlb()
+        if self.depth == 0 and mem.mapped_bytes > mem.tlb_watermark:
+            target = self.tlb.wanted()
+            done = target <= self.tlb.entries or self.tlb.grow(target)
+            mem.tlb_watermark = self.tlb.watermark()
+            return done
+        return True
+
+    def _tlb_outgrown(self) -> None:
+        """The mappings outgrew the TLB: end a top-level run after this trap, so that the next
+        one grows it first (a trap inside a nested run waits for the next top-level run)."""
+        if self.depth == 1:
+            self.request_stop()
 
     def _release(self) -> None:
         self.closed = True

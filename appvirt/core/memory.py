@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from unicorn import UC_PROT_ALL, Uc, UcError
 
@@ -142,6 +142,9 @@ class AddressSpace:
         self._stale: list[tuple[int, int]] = []  # unmapped ranges whose Unicorn backing remains
         self._uch = uclib.handle(uc)
         self._cstr_buf = ctypes.create_string_buffer(PAGE + 1)
+        # Mapped bytes past which the CPU's TLB should grow (see tlbsize.py), and who to tell.
+        self.tlb_watermark = 1 << 62
+        self.on_outgrown: Callable[[], None] | None = None
 
     # -- backing and tables ---------------------------------------------------------------------
     def _phys_write(self, addr: int, data: bytes) -> None:
@@ -221,6 +224,8 @@ class AddressSpace:
             raise OutOfMemory()
         self.mapped_bytes = new
         self.peak_bytes = max(self.peak_bytes, new)
+        if new > self.tlb_watermark and self.on_outgrown is not None:
+            self.on_outgrown()
 
     def map(
         self, start: int, size: int, perms: Perm, name: str = "", data: bytes = b"", **info: object

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import IO, Any
 
@@ -10,9 +9,29 @@ import click
 
 from .errors import AppvirtError, InternalError, UsageError
 
+# Subcommands that live with their layers, imported only when named (or listed by --help): each
+# pulls in json, tomllib or a whole personality, which ``appvirt run`` does not need.
+_LAZY_COMMANDS = {
+    "profiles": ("appvirt.profiles_cli", "profiles"),
+    "reg": ("appvirt.windows.cli", "reg"),
+    "sandbox": ("appvirt.persist.cli", "sandbox"),
+    "vm": ("appvirt.system.cli", "vm"),
+}
+
 
 class _Group(click.Group):
     """Turns every AppvirtError into one line and its documented exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = _LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -167,6 +186,8 @@ def run(
             trace_out.close()
     if report:
         with open(report, "w") as fh:
+            import json
+
             json.dump(result.to_json(), fh, indent=2, sort_keys=True)
     if result.limit:
         click.echo(f"appvirt: {result.limit} limit reached; run stopped", err=True)
@@ -192,22 +213,8 @@ def inspect(path: str, as_json: bool, disasm: int) -> None:
     from .loader.inspect import describe, describe_json
 
     if as_json:
+        import json
+
         click.echo(json.dumps(describe_json(image), indent=2))
     else:
         click.echo(describe(image, disasm_count=disasm))
-
-
-def _add_personality_commands() -> None:
-    """``appvirt reg ...`` (Windows registry) and ``appvirt vm ...`` (System VM) live with their layers."""
-    import importlib
-
-    for module, name in (("appvirt.windows.cli", "reg"), ("appvirt.system.cli", "vm"),
-                         ("appvirt.profiles_cli", "profiles"), ("appvirt.persist.cli", "sandbox")):  # fmt: skip
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError:
-            continue
-        main.add_command(getattr(mod, name))
-
-
-_add_personality_commands()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -177,6 +176,8 @@ def _line_of(text: str, key: str) -> int:
 
 
 def load_profile(path: str | Path) -> Profile:
+    import tomllib  # ~5 ms: only when a profile file is read
+
     path = Path(path)
     try:
         text = path.read_text()

@@ -9,6 +9,11 @@ out or prints something else is reported as failing, never timed. The tables giv
 wall seconds, ratios to native and to each peer, the issue's targets, and the peak resident set
 of each run's process tree; the JSON output adds min, max and every sample.
 
+appvirt runs from --appvirt PYTHON, $APPVIRT_PYTHON or /work/appvirt-venv/bin/python (a venv made
+with `python3 -m venv /work/appvirt-venv && /work/appvirt-venv/bin/pip install .`, as a user
+installs it and as Qiling is installed below), else from this script's Python; the notes give each
+interpreter's bare start-up (`python -c pass`), which every one of its runs includes.
+
 Peers (installed separately, skipped with a note when absent):
   qemu-user   apt-get install qemu-user        (qemu-x86_64, qemu-i386)
   qiling      python3 -m venv /work/qiling-venv && /work/qiling-venv/bin/pip install qiling
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "samples" / "bin"
 DRIVER = Path(__file__).resolve().parent / "qiling_driver.py"
 DEFAULT_QILING = Path("/work/qiling-venv/bin/python")
+DEFAULT_APPVIRT = Path("/work/appvirt-venv/bin/python")
 PEERS = ("qemu-user", "qiling")
 
 NOT_PE = "a Linux host runs no PE programs"
@@ -54,7 +60,9 @@ class Bound:
 
     kind is "qemu-user" or "qiling" (appvirt/peer time ratio at most `limit`), "us_per_call"
     (appvirt microseconds per trivial syscall at most `limit`), "throughput_vs_qiling" (Qiling's
-    per-call cost over appvirt's, at least `limit`) or "rss_mb" (appvirt peak RSS below `limit`).
+    per-call cost over appvirt's, at least `limit`), "loop_vs_qemu" (appvirt's time per loop
+    iteration over qemu-user's, start-up left out, at most `limit`) or "rss_mb" (appvirt peak RSS
+    below `limit`).
     """
 
     kind: str
@@ -67,6 +75,7 @@ class Bound:
             "qiling": f"<= {self.limit:g}x Qiling",
             "us_per_call": f"<= {self.limit:g} us/call",
             "throughput_vs_qiling": f">= {self.limit:g}x Qiling calls/s",
+            "loop_vs_qemu": f"loop <= {self.limit:g}x qemu",
             "rss_mb": f"RSS < {self.limit:g} MB",
         }[self.kind]
 
@@ -101,7 +110,7 @@ WORKLOADS = [
         "compute",
         ("{bin}/linux/compute-x86_64", "200000000"),
         "compute (200M-iteration register loop)",
-        targets=(Bound("qemu-user", 1.1),),
+        targets=(Bound("qemu-user", 1.1), Bound("loop_vs_qemu", 1.1)),
     ),
     Workload(
         "syscalls",
@@ -296,10 +305,29 @@ def find_qiling(option: str | None) -> tuple[str | None, str]:
     return candidate, f"Qiling {qiling_version} (Unicorn {unicorn_version})"
 
 
+def bare_startup_ms(python: str) -> float:
+    """Median wall time of `python -c pass` over 5 runs: the interpreter's share of every run."""
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        subprocess.run([python, "-c", "pass"], check=False)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def find_appvirt(option: str | None) -> str:
+    """The Python that runs appvirt: --appvirt, $APPVIRT_PYTHON, the default venv, or ours."""
+    for candidate in (option, os.environ.get("APPVIRT_PYTHON")):
+        if candidate:
+            return candidate
+    return str(DEFAULT_APPVIRT) if DEFAULT_APPVIRT.exists() else sys.executable
+
+
 def make_runners(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Command prefixes of the runners present, and a version or skip note for each peer."""
-    runners = {"native": [], "appvirt": [sys.executable, "-m", "appvirt"]}
-    notes = {}
+    python = find_appvirt(args.appvirt)
+    runners = {"native": [], "appvirt": [python, "-m", "appvirt"]}
+    notes = {"appvirt": f"{python} (bare start-up {bare_startup_ms(python):.0f} ms)"}
     if args.no_qemu:
         notes["qemu-user"] = "skipped (--no-qemu)"
     elif shutil.which("qemu-x86_64"):
@@ -311,6 +339,7 @@ def make_runners(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[s
     python, note = (None, "skipped (--no-qiling)") if args.no_qiling else find_qiling(args.qiling)
     if python:
         runners["qiling"] = [python, str(DRIVER)]
+        note += f", {python} (bare start-up {bare_startup_ms(python):.0f} ms)"
     notes["qiling"] = note if python else note + ": skipped"
     return runners, notes
 
@@ -419,6 +448,28 @@ def per_call(bench: Bench, counts: tuple[int, int]) -> dict[str, dict[str, float
     return out
 
 
+LOOP_COUNTS = (200_000_000, 50_000_000)
+
+
+def per_iteration(bench: Bench) -> dict[str, dict[str, float]]:
+    """Nanoseconds per iteration of the compute loop: two iteration counts, difference / extra
+    iterations, so start-up (an interpreter, a loader) cancels out and the loop itself compares."""
+    big, small = LOOP_COUNTS
+    pair = [
+        Workload(f"compute-{n}", ("{bin}/linux/compute-x86_64", str(n)), f"{n} iterations")
+        for n in LOOP_COUNTS
+    ]
+    cells = measure(pair, bench, "per-iteration")
+    out = {}
+    for r in bench.runners:
+        t_big, t_small = cells[(pair[0].name, r)].median(), cells[(pair[1].name, r)].median()
+        if t_big is None or t_small is None:
+            continue
+        ns = (t_big - t_small) / (big - small) * 1e9
+        out[r] = {f"seconds_{big}": t_big, f"seconds_{small}": t_small, "ns_per_iteration": ns}
+    return out
+
+
 def extra_calls(counts: tuple[int, int]) -> int:
     """Syscalls the big count makes beyond the small one: getpid calls plus 1 write per 1000."""
     big, small = counts
@@ -451,7 +502,12 @@ def estimate_per_call(
     return out
 
 
-def evaluate(bound: Bound, row: dict[str, Cell], calls: dict[str, dict[str, float]]) -> str:
+def evaluate(
+    bound: Bound,
+    row: dict[str, Cell],
+    calls: dict[str, dict[str, float]],
+    loop: dict[str, dict[str, float]],
+) -> str:
     """The target with appvirt's figure and whether it is met (and by how much it is missed)."""
     av = row["appvirt"]
     value: float | None = None
@@ -466,6 +522,10 @@ def evaluate(bound: Bound, row: dict[str, Cell], calls: dict[str, dict[str, floa
         a, q = calls.get("appvirt", {}), calls.get("qiling", {})
         if a and q:
             value = q["us_per_call"] / a["us_per_call"]
+    elif bound.kind == "loop_vs_qemu":
+        a, q = loop.get("appvirt", {}), loop.get("qemu-user", {})
+        if a and q:
+            value = a["ns_per_iteration"] / q["ns_per_iteration"]
     elif bound.kind == "rss_mb":
         value, unit = av.peak_rss(), " MB"
     if value is None:
@@ -512,8 +572,10 @@ def tables(
     cells: dict[tuple[str, str], Cell],
     calls: dict[str, dict[str, float]],
     calls_note: str,
+    loop: dict[str, dict[str, float]],
 ) -> str:
-    """The time table (with ratios and targets), the peak-RSS table and the per-call table."""
+    """The time table (with ratios and targets), the peak-RSS table, the per-call table and the
+    per-iteration table."""
     notes = Notes()
     peers = [p for p in PEERS if p in runners]
     head = ["workload", *(f"{r} (s)" for r in runners), "appvirt/native"]
@@ -525,7 +587,7 @@ def tables(
         av = row["appvirt"].median()
         ratios = [ratio(av, row["native"].median())]
         ratios += [ratio(av, row[p].median()) for p in peers]
-        target = "; ".join(evaluate(b, row, calls) for b in w.targets) or "-"
+        target = "; ".join(evaluate(b, row, calls, loop) for b in w.targets) or "-"
         lines.append(row_md([w.description, *times, *ratios, target]))
     lines += ["", row_md(["workload", *(f"{r} peak RSS (MB)" for r in runners)])]
     lines.append(row_md(["---"] * (len(runners) + 1)))
@@ -545,6 +607,18 @@ def tables(
         for r, figures in calls.items():
             values = [f"{figures[k]:.3f}" for k in keys]
             lines.append(row_md([r, *values, f"{1e6 / figures['us_per_call']:,.0f}"]))
+    if loop:
+        big, small = LOOP_COUNTS
+        lines += [
+            "",
+            f"Nanoseconds per compute-loop iteration: the compute sample at {big:,} and {small:,} "
+            "iterations, difference of the medians / the extra iterations (start-up cancels out).",
+            "",
+            row_md(["runner", f"seconds {big}", f"seconds {small}", "ns per iteration"]),
+            row_md(["---"] * 4),
+        ]
+        for r, figures in loop.items():
+            lines.append(row_md([r, *(f"{figures[k]:.3f}" for k in figures)]))
     return "\n".join([*lines, "", *notes.lines()])
 
 
@@ -563,6 +637,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--no-qemu", action="store_true")
     ap.add_argument("--no-qiling", action="store_true")
     ap.add_argument("--qiling", metavar="PYTHON", help="python of a venv with qiling installed")
+    ap.add_argument("--appvirt", metavar="PYTHON", help="python of a venv with appvirt installed")
     ap.add_argument("--per-call", action="store_true", help="also measure us per trivial syscall")
     ap.add_argument("--per-call-counts", default="300000,10000", metavar="BIG,SMALL")
     ap.add_argument("--timeout", type=float, default=600, help="seconds before a run is killed")
@@ -576,6 +651,7 @@ def json_report(
     bench: Bench,
     cells: dict[tuple[str, str], Cell],
     calls: dict[str, dict[str, float]],
+    loop: dict[str, dict[str, float]],
     meta: dict[str, object],
 ) -> str:
     """Everything measured, every sample included, as JSON."""
@@ -593,7 +669,7 @@ def json_report(
             }
             for r, c in row.items()
         }
-        targets = [evaluate(b, row, calls) for b in w.targets]
+        targets = [evaluate(b, row, calls, loop) for b in w.targets]
         results.append(
             {
                 "workload": w.name,
@@ -602,7 +678,13 @@ def json_report(
                 "runners": runners,
             }
         )
-    report = {**meta, "load_after_each_round": bench.loads, "results": results, "per_call": calls}
+    report = {
+        **meta,
+        "load_after_each_round": bench.loads,
+        "results": results,
+        "per_call": calls,
+        "per_iteration": loop,
+    }
     return json.dumps(report, indent=2)
 
 
@@ -635,6 +717,7 @@ def main() -> int:
         )
         cells = measure(chosen, bench, "workloads")
         calls = per_call(bench, counts) if counts else estimate_per_call(cells, runners)
+        loop = per_iteration(bench) if counts and any(w.name == "compute" for w in chosen) else {}
     finally:
         shutil.rmtree(bench.work, ignore_errors=True)
     load_end = loadavg()
@@ -644,7 +727,7 @@ def main() -> int:
         + "; ".join(f"{p}: {n}" for p, n in notes.items())
         + "."
     )
-    table = tables(chosen, runners, cells, calls, per_call_note(counts))
+    table = tables(chosen, runners, cells, calls, per_call_note(counts), loop)
     print(header + "\n\n" + table)
     if args.json_out:
         meta = {
@@ -655,7 +738,7 @@ def main() -> int:
             "peers": notes,
             "per_call_method": per_call_note(counts),
         }
-        Path(args.json_out).write_text(json_report(chosen, bench, cells, calls, meta))
+        Path(args.json_out).write_text(json_report(chosen, bench, cells, calls, loop, meta))
     if args.markdown:
         Path(args.markdown).write_text(header + "\n\n" + table + "\n")
     return 0

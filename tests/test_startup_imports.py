@@ -36,8 +36,32 @@ def test_a_run_does_not_import_fake_pathlib_or_asyncio() -> None:
     )
     assert "appvirt.linux.kernel" in mods
     assert not {"pyfakefs.fake_pathlib", "unittest.mock", "asyncio"} & mods
+    # pyfakefs imports doctest (and unittest) for an annotation; no profile file, no TOML parser;
+    # no sandbox folder, no change collection.
+    assert not {"doctest", "unittest", "tomllib", "json", "appvirt.vfs.changes"} & mods
     # No sandbox folder: nothing persists, so the persist package is not loaded.
     assert not {"appvirt.persist.folder", "appvirt.persist.layer"} & mods
+
+
+def test_cli_run_leaves_subcommands_and_their_parsers_alone() -> None:
+    mods = _modules_after(
+        "import sys\nfrom appvirt.cli import main\n"
+        "try:\n    main(['run', 'samples/bin/linux/hello-x86_64'], prog_name='appvirt')\n"
+        "except SystemExit:\n    pass"
+    )
+    assert "appvirt.linux.kernel" in mods
+    assert not {"appvirt.windows.cli", "appvirt.system.cli", "appvirt.persist.cli"} & mods
+    assert not {"appvirt.profiles_cli", "tomllib", "json"} & mods
+
+
+def test_doctest_imported_after_the_vfs_is_the_real_one() -> None:
+    code = (
+        "from appvirt.vfs import namespace\n"
+        "import doctest, pyfakefs.fake_filesystem as ff\n"
+        "assert doctest.testmod and doctest.TestResults(0, 0).failed == 0\n"
+        "assert ff.FakeFilesystem().exists('/')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 def test_fake_pathlib_still_works_once_loaded() -> None:

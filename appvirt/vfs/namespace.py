@@ -34,11 +34,8 @@ import time
 import weakref
 from typing import cast
 
-from pyfakefs.fake_file import FakeDirectory, FakeFile
-from pyfakefs.fake_filesystem import FakeFilesystem
-from pyfakefs.helpers import FakeStatResult
-
 from . import fakefs_lazy
+from .fakefs_lazy import FakeDirectory, FakeFile, FakeFilesystem, FakeStatResult
 from .mounts import Mount
 from .types import FileKind, MountMode, OpenFile, Stat
 

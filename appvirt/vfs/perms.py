@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyfakefs.fake_file import FakeFile
+from .fakefs_lazy import FakeFile
 
 R = 4
 W = 2

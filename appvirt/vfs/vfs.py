@@ -14,9 +14,9 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
-from . import changes as changes_mod
-from . import devices, layers, perms, upper
+from . import devices, layers, perms
 from .assemble import Assembler
 from .changing import Changing
 from .files import Space
@@ -27,6 +27,9 @@ from .opening import Opening
 from .proc import ProcProvider
 from .resolve import Resolver
 from .types import FileKind, MountSpec, OpenFile, Stat, StatFs, fail
+
+if TYPE_CHECKING:
+    from .changes import Change
 
 DEFAULT_MEM_TOTAL = 2 << 30
 
@@ -162,23 +165,32 @@ class VFS(Opening, Changing):
 
     # -- persistence and lifetime ----------------------------------------------------------
 
-    def changes(self) -> list[changes_mod.Change]:
+    # changes.py and upper.py are imported here: a run without a sandbox folder never needs them.
+    def changes(self) -> list[Change]:
         """The cow upper layer against the host: what was added, modified and deleted."""
-        return changes_mod.collect(self._ns, self._mounts)
+        from .changes import collect
 
-    def persisted_changes(self) -> list[changes_mod.Change]:
+        return collect(self._ns, self._mounts)
+
+    def persisted_changes(self) -> list[Change]:
         """What a sandbox folder keeps of this run: cow mounts and the in-memory root."""
+        from . import upper
+
         return upper.collect(self._ns, self._mounts)
 
-    def apply_persisted(self, stored: Iterable[changes_mod.Change]) -> list[changes_mod.Change]:
+    def apply_persisted(self, stored: Iterable[Change]) -> list[Change]:
         """Replay a sandbox's stored changes before the program starts; returns those whose paths
         are in no persisted area of this run (to be kept in the sandbox as they are)."""
+        from . import upper
+
         applier = upper.Applier(self._ns, self._mounts, self._space)
         return [change for change in stored if not applier.apply(change)]
 
     def commit_path(self, guest: str) -> tuple[str, str] | None:
         """The host path a guest path of a cow mount stands for (where a commit writes it) and
         that mount's host folder."""
+        from . import upper
+
         return upper.host_path(self._mounts, guest)
 
     def make_skeleton(self, path: str) -> None:

@@ -39,10 +39,18 @@ from .task import Block, Process, SigAction, State, Task
 from .watchdog import Watchdog, next_deadline, next_wake_ns
 
 SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked between them)
-# Several runnable tasks: slices counted in instructions (see ``run``). Counting makes guest code
-# ~4x slower, and a pipeline runs counted until its readers have reached their first blocking read;
-# 500k instructions (~15 ms counted) got `seq | sort | ...` there 25% sooner than 2M did, while
-# 50k lost again to switching.
+# Several runnable tasks share the CPU in slices that end at the first syscall after this long
+# (``Kernel._shared_slice``): exact, and guest code runs uncounted, at full speed.
+SHARED_SLICE_S = 0.005
+# A task still running this long after its slice ended, without a syscall, is stopped by the
+# watchdog, and its Machine's shared slices are counted from then on. Long enough for a short
+# computation to finish uncounted (counting costs 4x on typical code, ~25x on a tight
+# register loop: the compute sample); short enough that a task spinning on another's flag
+# soon lets it run.
+SHARED_GRACE_S = 0.2
+# Counted slices (an instruction limit; a Machine stopped as above; no watchdog thread): 500k
+# instructions got `seq | sort | ...` through its start-up 25% sooner than 2M did, while 50k lost
+# again to switching.
 SHARED_SLICE_INSNS = 500_000
 LIMITED_SLICE_INSNS = 50_000_000  # a lone task's counted run under an instruction limit
 # A counted slice still running after this long is taken to be stuck in code translated without
@@ -104,6 +112,9 @@ class Kernel:
         self._dead_machines: list[Machine] = []
         # Without a watchdog: Machines whose translated code does not count (``_counted_slice``).
         self._uncounted_code: weakref.WeakSet[Machine] = weakref.WeakSet()
+        # Machines whose shared slices are counted: one of their tasks ran on past a slice's end
+        # without a syscall, and the watchdog had to stop it (``_shared_slice``).
+        self._compute_bound: weakref.WeakSet[Machine] = weakref.WeakSet()
         self._counts: dict[Machine, tuple[list[int], dict[int, str]]] = {}
         self._rr = 0
         # A parent that just forked runs again first (as Linux lets it): a shell then starts the
@@ -588,6 +599,33 @@ class Kernel:
                     break
                 time.sleep(min(left, 0.05))
 
+    def _shared_slice(self, machine: Machine, watchdog: Watchdog | None) -> Stop:
+        """One slice while several tasks can run: until the task's first syscall after
+        ``SHARED_SLICE_S`` (the watchdog's nudge asks the dispatcher to stop there, which is exact),
+        or until it blocks.
+
+        Most tasks that share the CPU (a pipeline's members) make syscalls all the time, so their
+        code runs uncounted, at full speed. A task still running ``SHARED_GRACE_S`` after the nudge
+        makes none (a spin loop, a long computation): the watchdog stops it, and from then on its
+        Machine's shared slices are counted (``_counted_slice``), so that stop, which carries the
+        small risk of any stop from outside a hook, happens once per Machine, not every slice.
+        Counted slices are kept where counting is needed anyway: an instruction limit, or no
+        watchdog thread.
+        """
+        if watchdog is None or self.instruction_limit is not None or machine in self._compute_bound:
+            return self._counted_slice(machine, watchdog)
+        watchdog.arm(machine.uch, time.monotonic() + SHARED_SLICE_S, self._nudge, SHARED_GRACE_S)
+        try:
+            stop = machine.run(0)
+        finally:
+            fired = watchdog.disarm()
+        if fired and stop is Stop.SLICE and not machine.closed and not self.interrupted:
+            # Stopped by the watchdog itself, not at a syscall: count this Machine from now on,
+            # and drop the code it translated uncounted, which would never end a counted slice.
+            self._compute_bound.add(machine)
+            machine.uc.ctl_flush_tb()  # type: ignore[attr-defined]
+        return stop
+
     def _counted_slice(self, machine: Machine, watchdog: Watchdog | None) -> Stop:
         """One slice of ``SHARED_SLICE_INSNS`` instructions while several tasks can run.
 
@@ -714,9 +752,9 @@ class Kernel:
                     self._charge(count, stop, False)
                 else:
                     # Preempting by timeout can leave Unicorn's PC at the start of a block whose
-                    # stores already ran (a re-executed `lock cmpxchg` deadlocks a mutex), so
-                    # shared CPU time is measured in instructions, which stops precisely.
-                    stop = self._counted_slice(machine, watchdog)
+                    # stores already ran (a re-executed `lock cmpxchg` deadlocks a mutex), so a
+                    # shared slice ends at a syscall, or after a counted number of instructions.
+                    stop = self._shared_slice(machine, watchdog)
                 if runnable <= 1 and watchdog is None and self.instruction_limit is None:
                     self._uncounted_code.add(machine)
                 if stop is Stop.FAULT and machine.task is not None:

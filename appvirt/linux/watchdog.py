@@ -39,6 +39,7 @@ class Watchdog:
         self._uch: int | None = None
         self._deadline: float | None = None
         self._nudge: Callable[[], None] | None = None
+        self._grace = NUDGE_GRACE
         self._fired = False  # the armed deadline passed (nudged or stopped) since ``arm``
         self._sleep_until: float | None = None  # when the thread's current wait ends (None: never)
         self._closed = False
@@ -53,10 +54,14 @@ class Watchdog:
             self._thread.start()
 
     def arm(
-        self, uch: int, deadline: float | None, nudge: Callable[[], None] | None = None
+        self,
+        uch: int,
+        deadline: float | None,
+        nudge: Callable[[], None] | None = None,
+        grace: float = NUDGE_GRACE,
     ) -> None:
         """Watch ``uch`` (running from now on) until ``disarm``; stop it at ``deadline`` (with a
-        ``nudge``: call it then, and stop ``uch`` only if it still runs ``NUDGE_GRACE`` later).
+        ``nudge``: call it then, and stop ``uch`` only if it still runs ``grace`` seconds later).
 
         The thread is only woken when it must wake sooner than it already will: a pipe write per
         run wakes it for nothing, and its GIL hand-offs then cost the main thread ~0.5 ms a time.
@@ -65,6 +70,7 @@ class Watchdog:
             self._uch = uch
             self._deadline = deadline
             self._nudge = nudge
+            self._grace = grace
             self._fired = False
             poke = deadline is not None and (
                 self._sleep_until is None or deadline < self._sleep_until
@@ -111,7 +117,7 @@ class Watchdog:
                     self._fired = self._uch is not None
                     if self._nudge is not None and self._uch is not None:
                         nudge, self._nudge = self._nudge, None
-                        self._deadline = now + NUDGE_GRACE
+                        self._deadline = now + self._grace
                     else:
                         fire = True
                         self._deadline = None

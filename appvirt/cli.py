@@ -58,22 +58,6 @@ class _Group(click.Group):
             ctx.exit(InternalError.exit_code)
 
 
-def entry() -> None:
-    """Console entry point: ``--trace`` without ``=FILE`` means stderr (click would eat the next word)."""
-    argv = sys.argv[1:]
-    if "run" in argv:
-        cut = argv.index("run")
-        head, tail = argv[: cut + 1], argv[cut + 1 :]
-        fixed = []
-        for i, arg in enumerate(tail):
-            if not arg.startswith("-"):
-                fixed.extend(tail[i:])
-                break
-            fixed.append("--trace=-" if arg == "--trace" else arg)
-        argv = head + fixed
-    main(args=argv, prog_name="appvirt")
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of internal errors.")
 @click.version_option(package_name="appvirt")

@@ -107,3 +107,21 @@ def test_time_limit(tmp_path: Path) -> None:
     )
     assert res.returncode == 152
     assert b"time limit" in res.stderr
+
+
+def test_fast_exit_keeps_every_byte_and_the_status(tmp_path: Path) -> None:
+    """The command ends with os._exit after flushing (appvirt/launch.py): nothing written by the
+    guest or by appvirt may be lost, and the guest's status is the command's."""
+    res = appvirt("run", "/bin/busybox", "sh", "-c", "seq 1 200000; exit 3", cwd=tmp_path)
+    assert res.returncode == 3
+    assert res.stdout == b"".join(b"%d\n" % i for i in range(1, 200001))
+    report = tmp_path / "report.json"
+    res = appvirt("run", f"--report={report}", sample("hello-x86_64"), cwd=tmp_path)
+    assert res.returncode == 0 and b'"exit_code": 0' in report.read_bytes()
+
+
+def test_help_and_errors_end_normally_too(tmp_path: Path) -> None:
+    assert appvirt("--help").returncode == 0
+    res = appvirt("profiles", "show", "no-such-profile")
+    assert res.returncode != 0 and res.stderr.startswith(b"appvirt: error: ")
+    assert b"Traceback" not in res.stderr

@@ -426,25 +426,35 @@ def measure(workloads: list[Workload], bench: Bench, what: str) -> dict[tuple[st
     return cells
 
 
+def two_counts(
+    bench: Bench, program: str, counts: tuple[int, int], what: str
+) -> dict[str, tuple[Cell, Cell]]:
+    """`program` (a sample taking a count) at the big and the small count, under every runner;
+    the runners for which both produced valid times, with their two cells."""
+    pair = [
+        Workload(f"{program}-{n}", (f"{{bin}}/linux/{program}", str(n)), f"{n} {what}")
+        for n in counts
+    ]
+    cells = measure(pair, bench, what)
+    out = {}
+    for r in bench.runners:
+        big, small = cells[(pair[0].name, r)], cells[(pair[1].name, r)]
+        if big.median() is not None and small.median() is not None:
+            out[r] = (big, small)
+    return out
+
+
 def per_call(bench: Bench, counts: tuple[int, int]) -> dict[str, dict[str, float]]:
     """Microseconds per trivial syscall: the syscalls sample at two counts, difference / calls.
 
     Start-up and the fixed part of the run cancel out; the sample makes one 8-byte write every
     1000 getpid calls, so the extra calls include count/1000 writes.
     """
-    big, small = counts
-    pair = [
-        Workload(f"syscalls-{n}", ("{bin}/linux/syscalls-x86_64", str(n)), f"{n} getpid")
-        for n in (big, small)
-    ]
-    cells = measure(pair, bench, "per-call")
     out = {}
-    for r in bench.runners:
-        t_big, t_small = cells[(pair[0].name, r)].median(), cells[(pair[1].name, r)].median()
-        if t_big is None or t_small is None:
-            continue
+    for r, (big, small) in two_counts(bench, "syscalls-x86_64", counts, "per-call").items():
+        t_big, t_small = big.median() or 0.0, small.median() or 0.0
         us = (t_big - t_small) / extra_calls(counts) * 1e6
-        out[r] = {f"seconds_{big}": t_big, f"seconds_{small}": t_small, "us_per_call": us}
+        out[r] = {f"seconds_{counts[0]}": t_big, f"seconds_{counts[1]}": t_small, "us_per_call": us}
     return out
 
 
@@ -453,30 +463,21 @@ LOOP_COUNTS = (200_000_000, 50_000_000)
 
 def per_iteration(bench: Bench) -> dict[str, dict[str, float]]:
     """Nanoseconds per iteration of the compute loop: two iteration counts, difference / extra
-    iterations, so start-up (an interpreter, a loader) cancels out and the loop itself compares."""
-    big, small = LOOP_COUNTS
-    pair = [
-        Workload(f"compute-{n}", ("{bin}/linux/compute-x86_64", str(n)), f"{n} iterations")
-        for n in LOOP_COUNTS
-    ]
-    cells = measure(pair, bench, "per-iteration")
+    iterations, so start-up (an interpreter, a loader) cancels out and the loop itself compares.
+
+    Also from the fastest runs: this host's speed comes in phases, and the medians' difference
+    can mix a fast phase with a slow one; the minima give the loop's own cost."""
+    extra = LOOP_COUNTS[0] - LOOP_COUNTS[1]
     out = {}
-    for r in bench.runners:
-        t_big, t_small = cells[(pair[0].name, r)].median(), cells[(pair[1].name, r)].median()
-        if t_big is None or t_small is None:
-            continue
-        ns = (t_big - t_small) / (big - small) * 1e9
-        fast_big, fast_small = (
-            min(cells[(pair[0].name, r)].seconds),
-            min(cells[(pair[1].name, r)].seconds),
-        )
+    for r, (big, small) in two_counts(
+        bench, "compute-x86_64", LOOP_COUNTS, "per-iteration"
+    ).items():
+        t_big, t_small = big.median() or 0.0, small.median() or 0.0
         out[r] = {
-            f"seconds_{big}": t_big,
-            f"seconds_{small}": t_small,
-            "ns_per_iteration": ns,
-            # From the fastest runs: on a shared host whose speed comes in phases, the loop's own
-            # cost (the medians' difference mixes phases).
-            "ns_per_iteration_min": (fast_big - fast_small) / (big - small) * 1e9,
+            f"seconds_{LOOP_COUNTS[0]}": t_big,
+            f"seconds_{LOOP_COUNTS[1]}": t_small,
+            "ns_per_iteration": (t_big - t_small) / extra * 1e9,
+            "ns_per_iteration_min": (min(big.seconds) - min(small.seconds)) / extra * 1e9,
         }
     return out
 

@@ -39,6 +39,8 @@ def test_a_run_does_not_import_fake_pathlib_or_asyncio() -> None:
     # pyfakefs imports doctest (and unittest) for an annotation; no profile file, no TOML parser;
     # no sandbox folder, no change collection.
     assert not {"doctest", "unittest", "tomllib", "json", "appvirt.vfs.changes"} & mods
+    # The Image cache's blake2b comes from CPython's own module, not through OpenSSL.
+    assert "_hashlib" not in mods
     # No sandbox folder: nothing persists, so the persist package is not loaded.
     assert not {"appvirt.persist.folder", "appvirt.persist.layer"} & mods
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import io
 import os
 import pickle
@@ -23,6 +22,11 @@ from pathlib import Path
 
 from appvirt.loader import image as image_module
 from appvirt.loader.image import Image
+
+try:  # hashlib loads OpenSSL (~4 ms of every launch) to offer blake2b, which CPython has built in
+    from _blake2 import blake2b
+except ImportError:  # a Python built without it
+    from hashlib import blake2b
 
 # Bump when the parsers change what they put into an Image for the same bytes.
 LOADER_FORMAT_VERSION = 1
@@ -56,7 +60,7 @@ def cache_dir() -> Path:
 
 
 def key(data: bytes) -> str:
-    digest = hashlib.blake2b(digest_size=32)
+    digest = blake2b(digest_size=32)
     digest.update(_version_tag())
     digest.update(b"\0")
     digest.update(data)

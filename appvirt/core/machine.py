@@ -18,7 +18,8 @@ from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
 from ..loader.image import Arch, Perm
-from . import uclib
+from . import blockstop, uclib
+from .blockstop import BlockStop
 from .memory import LAYOUT_32, LAYOUT_64, AddressSpace
 from .tlbsize import TlbSizer
 
@@ -319,6 +320,7 @@ class Machine(Cpu):
         self.users = 0  # processes sharing this address space (vfork, CLONE_VM)
         self.closed = False
         self.tlb = TlbSizer(self)
+        self.block_stop: BlockStop | None = None  # see enable_block_stop
         self.mem.tlb_watermark = self.tlb.watermark()
         self.mem.on_outgrown = self._tlb_outgrown
         self._enable_paging()
@@ -394,6 +396,13 @@ class Machine(Cpu):
             mem.tlb_watermark = self.tlb.watermark()
             return done
         return True
+
+    def enable_block_stop(self) -> BlockStop | None:
+        """Give this Machine an exact stop that any thread can request (core/blockstop.py), if the
+        host can run it; call outside ``emu_start`` (it drops the translated code)."""
+        if self.block_stop is None and blockstop.available():
+            self.block_stop = BlockStop(self)
+        return self.block_stop
 
     def _tlb_outgrown(self) -> None:
         """The mappings outgrew the TLB: end a top-level run after this trap, so that the next

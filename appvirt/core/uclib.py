@@ -174,6 +174,23 @@ def _add(uch: int, kind: int, cb: Any, begin: int, end: int, insn: int | None = 
     return hh.value
 
 
+def hook_native(uch: int, kind: int, callback: int, user_data: int) -> int:
+    """``uc_hook_add`` over every address for a callback in native code (an address, not a ctypes
+    function) and its user data pointer; returns the hook handle."""
+    hh = ctypes.c_size_t(0)
+    err = _hook_add_plain(
+        uch, ctypes.byref(hh), kind, ctypes.c_void_p(callback), ctypes.c_void_p(user_data), 1, 0
+    )
+    if err:
+        raise RuntimeError(f"uc_hook_add({kind:#x}) failed: {err}")
+    return hh.value
+
+
+def emu_stop_function() -> Any:
+    """libunicorn's ``uc_emu_stop`` as a ctypes function (its address is what native code calls)."""
+    return _lib.uc_emu_stop
+
+
 def hook_syscall_raw(uch: int, insn: int, fn: Callable[[int, int], None]) -> tuple[int, Any]:
     """Register ``fn(uc, user)`` itself as the ctypes callback of a SYSCALL/SYSENTER instruction
     (the hot path: no extra Python frame); it must never raise. Returns (handle, keep-alive)."""

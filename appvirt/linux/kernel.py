@@ -612,18 +612,29 @@ class Kernel:
         Counted slices are kept where counting is needed anyway: an instruction limit, or no
         watchdog thread.
         """
-        if watchdog is None or self.instruction_limit is not None or machine in self._compute_bound:
+        if watchdog is None or self.instruction_limit is not None:
             return self._counted_slice(machine, watchdog)
-        watchdog.arm(machine.uch, time.monotonic() + SHARED_SLICE_S, self._nudge, SHARED_GRACE_S)
+        exact = machine.block_stop
+        if machine in self._compute_bound and exact is None:
+            return self._counted_slice(machine, watchdog)
+        deadline = time.monotonic() + SHARED_SLICE_S
+        if exact is not None:
+            # The watchdog's stop is exact here: no need to wait for a syscall.
+            watchdog.arm(machine.uch, deadline, stop=exact.stop)
+        else:
+            watchdog.arm(machine.uch, deadline, self._nudge, SHARED_GRACE_S)
         try:
             stop = machine.run(0)
         finally:
             fired = watchdog.disarm()
-        if fired and stop is Stop.SLICE and not machine.closed and not self.interrupted:
-            # Stopped by the watchdog itself, not at a syscall: count this Machine from now on,
-            # and drop the code it translated uncounted, which would never end a counted slice.
-            self._compute_bound.add(machine)
-            machine.uc.ctl_flush_tb()  # type: ignore[attr-defined]
+        if exact is None and fired and stop is Stop.SLICE and not machine.closed:
+            if not self.interrupted:
+                self._compute_bound.add(machine)
+                # From now on its slices end by the exact block stop, or are counted where the
+                # host cannot run it (that drops the code translated uncounted, which would
+                # never end a counted slice).
+                if machine.enable_block_stop() is None:
+                    machine.uc.ctl_flush_tb()  # type: ignore[attr-defined]
         return stop
 
     def _counted_slice(self, machine: Machine, watchdog: Watchdog | None) -> Stop:
@@ -726,6 +737,8 @@ class Kernel:
                         self.exit_process(initial, signal=int(Sig.SIGKILL))
                     continue
                 machine = self.load(task)
+                if machine.block_stop is not None:
+                    machine.block_stop.arm()  # before any watchdog deadline is set
                 if task.pending or task.proc.pending or task.restart.get("interrupted"):
                     self.deliver_pending(task)
                     if not task.proc.alive or task.state is not State.RUNNABLE:
@@ -738,7 +751,13 @@ class Kernel:
                     # spinning alone (on a flag a sleeping thread will set) must let it run.
                     wake_ns = next_wake_ns(self)
                     count = self._budget(machine)
-                    watchdog.arm(machine.uch, next_deadline(self, deadline, wake_ns), self._nudge)
+                    exact = machine.block_stop
+                    watchdog.arm(
+                        machine.uch,
+                        next_deadline(self, deadline, wake_ns),
+                        self._nudge,
+                        stop=None if exact is None else exact.stop,
+                    )
                     try:
                         stop = machine.run(0, count=count)
                     finally:

@@ -40,6 +40,7 @@ class Watchdog:
         self._deadline: float | None = None
         self._nudge: Callable[[], None] | None = None
         self._grace = NUDGE_GRACE
+        self._stop: Callable[[], None] | None = None
         self._fired = False  # the armed deadline passed (nudged or stopped) since ``arm``
         self._sleep_until: float | None = None  # when the thread's current wait ends (None: never)
         self._closed = False
@@ -59,9 +60,11 @@ class Watchdog:
         deadline: float | None,
         nudge: Callable[[], None] | None = None,
         grace: float = NUDGE_GRACE,
+        stop: Callable[[], None] | None = None,
     ) -> None:
         """Watch ``uch`` (running from now on) until ``disarm``; stop it at ``deadline`` (with a
         ``nudge``: call it then, and stop ``uch`` only if it still runs ``grace`` seconds later).
+        ``stop`` replaces ``uc_emu_stop`` as the way to stop it (an exact ``BlockStop.stop``).
 
         The thread is only woken when it must wake sooner than it already will: a pipe write per
         run wakes it for nothing, and its GIL hand-offs then cost the main thread ~0.5 ms a time.
@@ -71,6 +74,7 @@ class Watchdog:
             self._deadline = deadline
             self._nudge = nudge
             self._grace = grace
+            self._stop = stop
             self._fired = False
             poke = deadline is not None and (
                 self._sleep_until is None or deadline < self._sleep_until
@@ -84,6 +88,7 @@ class Watchdog:
             self._uch = None
             self._deadline = None
             self._nudge = None
+            self._stop = None
             fired, self._fired = self._fired, False
         return fired
 
@@ -123,7 +128,10 @@ class Watchdog:
                         self._deadline = None
                 if fire and self._uch is not None:
                     # Under the lock: ``disarm`` cannot return (and the Machine be closed) first.
-                    uclib.emu_stop(self._uch)
+                    if self._stop is not None:
+                        self._stop()
+                    else:
+                        uclib.emu_stop(self._uch)
             if nudge is not None:
                 nudge()
 

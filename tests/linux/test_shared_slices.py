@@ -2,8 +2,9 @@
 
 A task that makes syscalls (a pipeline's members) runs uncounted and gives up the CPU at its first
 syscall after the slice; one that computes without syscalls for longer than the grace after its
-slice is stopped once by the watchdog and counted from then on. Every case must give the same
-output as a native run.
+slice is stopped once by the watchdog, and from then on its slices end by the exact block stop
+(core/blockstop.py), or are counted where the host cannot run that. Every case must give the
+same output as a native run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from helpers import BUSYBOX, SAMPLES, run_guest, run_native
 
+from appvirt.core import blockstop
 from appvirt.linux import kernel
 from appvirt.linux.kernel import Kernel
 
@@ -22,11 +24,12 @@ from appvirt.linux.kernel import Kernel
 @pytest.fixture
 def slices(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Counts of shared and counted slices, and the Machines that turned counted."""
-    seen: dict[str, Any] = {"shared": 0, "counted": 0, "compute_bound": 0}
+    seen: dict[str, Any] = {"shared": 0, "counted": 0, "compute_bound": 0, "exact": 0}
     shared, counted = Kernel._shared_slice, Kernel._counted_slice
 
     def shared_slice(self: Kernel, machine: Any, watchdog: Any) -> Any:
         seen["shared"] += 1
+        seen["exact"] += machine.block_stop is not None
         stop = shared(self, machine, watchdog)
         seen["compute_bound"] = max(seen["compute_bound"], len(self._compute_bound))
         return stop
@@ -66,9 +69,22 @@ def test_short_computations_side_by_side_finish_uncounted(
     assert slices["counted"] == 0 and slices["compute_bound"] == 0
 
 
-def test_a_computation_past_the_grace_is_stopped_once_and_counted(
+def test_a_computation_past_the_grace_is_stopped_once_then_exactly(
     tmp_path: Path, slices: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kernel, "SHARED_GRACE_S", 0.005)
+    _two_loops(tmp_path, 30_000_000)  # ~75 ms each
+    assert slices["compute_bound"] >= 1
+    if blockstop.available():  # later slices end by the exact block stop, uncounted
+        assert slices["exact"] > 0 and slices["counted"] == 0
+    else:
+        assert slices["counted"] > 0
+
+
+def test_without_the_block_stop_a_computation_turns_counted(
+    tmp_path: Path, slices: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kernel, "SHARED_GRACE_S", 0.005)
+    monkeypatch.setattr(blockstop, "available", lambda: False)
     _two_loops(tmp_path, 10_000_000)  # ~25 ms each
-    assert slices["compute_bound"] >= 1 and slices["counted"] > 0
+    assert slices["compute_bound"] >= 1 and slices["counted"] > 0 and slices["exact"] == 0

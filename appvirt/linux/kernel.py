@@ -43,10 +43,11 @@ SLICE_US = 200_000  # one task alone: long slices (Ctrl-C and limits are checked
 # (``Kernel._shared_slice``): exact, and guest code runs uncounted, at full speed.
 SHARED_SLICE_S = 0.005
 # A task still running this long after its slice ended, without a syscall, is stopped by the
-# watchdog, and its Machine's shared slices are counted from then on. Long enough for a short
-# computation to finish uncounted (counting costs 4x on typical code, ~25x on a tight
-# register loop: the compute sample); short enough that a task spinning on another's flag
-# soon lets it run.
+# watchdog (the one stop from outside a hook it gets), and from then on its Machine's slices end
+# by the exact block stop (core/blockstop.py), or are counted where the host cannot run that.
+# Long enough for a short computation to finish at full speed (the block hook costs 1.3-1.6x on a
+# register loop, counting ~25x); short enough that a task spinning on another's flag soon lets
+# it run.
 SHARED_GRACE_S = 0.2
 # Counted slices (an instruction limit; a Machine stopped as above; no watchdog thread): 500k
 # instructions got `seq | sort | ...` through its start-up 25% sooner than 2M did, while 50k lost
@@ -112,8 +113,8 @@ class Kernel:
         self._dead_machines: list[Machine] = []
         # Without a watchdog: Machines whose translated code does not count (``_counted_slice``).
         self._uncounted_code: weakref.WeakSet[Machine] = weakref.WeakSet()
-        # Machines whose shared slices are counted: one of their tasks ran on past a slice's end
-        # without a syscall, and the watchdog had to stop it (``_shared_slice``).
+        # Machines one of whose tasks ran on past a slice's end without a syscall, so that the
+        # watchdog had to stop it: preempted by their block stop, or counted (``_shared_slice``).
         self._compute_bound: weakref.WeakSet[Machine] = weakref.WeakSet()
         self._counts: dict[Machine, tuple[list[int], dict[int, str]]] = {}
         self._rr = 0
@@ -606,11 +607,12 @@ class Kernel:
 
         Most tasks that share the CPU (a pipeline's members) make syscalls all the time, so their
         code runs uncounted, at full speed. A task still running ``SHARED_GRACE_S`` after the nudge
-        makes none (a spin loop, a long computation): the watchdog stops it, and from then on its
-        Machine's shared slices are counted (``_counted_slice``), so that stop, which carries the
-        small risk of any stop from outside a hook, happens once per Machine, not every slice.
-        Counted slices are kept where counting is needed anyway: an instruction limit, or no
-        watchdog thread.
+        makes none (a spin loop, a long computation): the watchdog stops it, and its Machine gets
+        the exact block stop, which ends its later slices ``SHARED_SLICE_S`` in whatever it runs;
+        so the stop from outside a hook, with its small risk, happens once per Machine, not every
+        slice. Where the host cannot run the block stop, those slices are counted
+        (``_counted_slice``), as they are where counting is needed anyway: an instruction limit,
+        or no watchdog thread.
         """
         if watchdog is None or self.instruction_limit is not None:
             return self._counted_slice(machine, watchdog)
@@ -772,7 +774,8 @@ class Kernel:
                 else:
                     # Preempting by timeout can leave Unicorn's PC at the start of a block whose
                     # stores already ran (a re-executed `lock cmpxchg` deadlocks a mutex), so a
-                    # shared slice ends at a syscall, or after a counted number of instructions.
+                    # shared slice ends at a syscall, by the exact block stop, or after a counted
+                    # number of instructions.
                     stop = self._shared_slice(machine, watchdog)
                 if runnable <= 1 and watchdog is None and self.instruction_limit is None:
                     self._uncounted_code.add(machine)

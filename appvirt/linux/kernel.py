@@ -753,6 +753,11 @@ class Kernel:
                     # spinning alone (on a flag a sleeping thread will set) must let it run.
                     wake_ns = next_wake_ns(self)
                     count = self._budget(machine)
+                    if wake_ns is not None and not count and machine.block_stop is None:
+                        # A timer or a sleeper will interrupt this run, which then resumes: a
+                        # stop from outside a hook could repeat stores (the ticking sample), so
+                        # this Machine gets the exact block stop first.
+                        machine.enable_block_stop()
                     exact = machine.block_stop
                     watchdog.arm(
                         machine.uch,

@@ -31,6 +31,7 @@ CASES = [
     ("signals", []),
     ("epoll", []),
     ("timers", []),
+    ("ticking", ["60000000"]),
     ("hello-dyn", []),
 ]
 

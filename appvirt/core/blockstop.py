@@ -22,6 +22,7 @@ import ctypes
 import os
 import platform
 import struct
+import threading
 from typing import TYPE_CHECKING
 
 from unicorn import UC_HOOK_BLOCK
@@ -91,21 +92,23 @@ def available() -> bool:
 
 
 class BlockStop:
-    """The flag and budget of one Machine, and its block hook.
+    """The flag and budget of one Machine, and its block hook (``Machine.enable_block_stop``).
 
-    Installing drops the Machine's translated code, since a block translated before the hook
-    existed would never call it. Call ``install`` outside ``emu_start``.
+    Making one drops the Machine's translated code, since a block translated before the hook
+    existed would never call it: do it outside ``emu_start``.
     """
 
     def __init__(self, cpu: Cpu) -> None:
         if not available():
             raise RuntimeError("no native block callback on this host")
         self._state = _State(NO_LIMIT, 0)
+        self._lock = threading.Lock()  # ``stop`` (any thread) against ``take`` (the CPU's)
         hook = uclib.hook_native(
             cpu.uch, UC_HOOK_BLOCK, _callback or 0, ctypes.addressof(self._state)
         )
         cpu._hooks.append((hook, self._state))  # deleted with the Machine's other hooks
         cpu.uc.ctl_flush_tb()  # type: ignore[attr-defined]
+        cpu.block_stop = self  # what call_nested and the schedulers look for
 
     def arm(self, blocks: int = NO_LIMIT) -> None:
         """Before a run: no stop requested, at most ``blocks`` blocks."""
@@ -114,7 +117,15 @@ class BlockStop:
 
     def stop(self) -> None:
         """End the current run at the start of the next block (safe from any thread)."""
-        self._state.stop = 1
+        with self._lock:
+            self._state.stop = 1
+
+    def take(self) -> bool:
+        """Withdraw a stop request (for a nested run); whether there was one."""
+        with self._lock:
+            requested = bool(self._state.stop)
+            self._state.stop = 0
+        return requested
 
     @property
     def stopped(self) -> bool:

@@ -96,6 +96,7 @@ class Cpu:
     pc_reg = x86.UC_X86_REG_EIP
     sp_reg = x86.UC_X86_REG_ESP
     until = 0  # emu_start's end address
+    block_stop: BlockStop | None = None  # an exact stop any thread can request (Machine only)
 
     def __init__(self, mode: int) -> None:
         self.uc = Uc(UC_ARCH_X86, mode)
@@ -281,6 +282,25 @@ class Cpu:
         process). Since every ``emu_start`` restarts Unicorn's one instruction counter, the outer
         run's budget is gone afterwards: it stops when the hook returns (``Stop.SLICE``).
         """
+        exact = self.block_stop
+        if exact is None:
+            return self._nested(begin, until)
+        # A stop for the outer run (the watchdog's, through the block stop) must not end the
+        # nested one: hold it, finish the nested run, and pass it on to the outer run.
+        held = exact.take()
+        try:
+            while True:
+                stop = self._nested(begin, until)
+                if stop is Stop.SLICE and self.pc != until and exact.take():
+                    held = True
+                    begin = self.pc
+                    continue
+                return stop
+        finally:
+            if held:
+                exact.stop()
+
+    def _nested(self, begin: int, until: int) -> Stop:
         if not self._counts or self._counts[-1] <= 0:
             return self._drive(begin, until, 0, 0)
         try:
@@ -320,7 +340,7 @@ class Machine(Cpu):
         self.users = 0  # processes sharing this address space (vfork, CLONE_VM)
         self.closed = False
         self.tlb = TlbSizer(self)
-        self.block_stop: BlockStop | None = None  # see enable_block_stop
+        self.block_stop = None  # see enable_block_stop
         self.mem.tlb_watermark = self.tlb.watermark()
         self.mem.on_outgrown = self._tlb_outgrown
         self._enable_paging()
@@ -401,7 +421,7 @@ class Machine(Cpu):
         """Give this Machine an exact stop that any thread can request (core/blockstop.py), if the
         host can run it; call outside ``emu_start`` (it drops the translated code)."""
         if self.block_stop is None and blockstop.available():
-            self.block_stop = BlockStop(self)
+            BlockStop(self)
         return self.block_stop
 
     def _tlb_outgrown(self) -> None:

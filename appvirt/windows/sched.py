@@ -369,6 +369,8 @@ class Scheduler:
             runnable = sum(1 for t in self.threads if t.state is State.RUNNABLE and not t.suspended)
             self.running = thread
             self.run_depth = machine.depth + 1
+            if machine.block_stop is not None:
+                machine.block_stop.arm()  # no stop left over from an earlier slice
             try:
                 if runnable > 1:
                     # Unicorn counts only in code translated while counting: a loop translated
@@ -380,7 +382,14 @@ class Scheduler:
                     stop = machine.run(0, count=SHARED_SLICE_INSNS)
                 elif watchdog is not None:
                     self._uncounted.add(machine)
-                    watchdog.arm(machine.uch, self._watch_deadline(deadline))
+                    moment = self._watch_deadline(deadline)
+                    exact = machine.block_stop
+                    if moment is not None and exact is None and machine.depth == 0:
+                        # The watchdog will stop this thread for a waiter's deadline and it then
+                        # resumes: a stop from outside a hook could repeat stores (the ticking
+                        # sample), so the process gets the exact block stop first.
+                        exact = machine.enable_block_stop()
+                    watchdog.arm(machine.uch, moment, stop=None if exact is None else exact.stop)
                     try:
                         stop = machine.run(0)
                     finally:

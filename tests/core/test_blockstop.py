@@ -106,3 +106,42 @@ def test_a_budget_of_blocks_ends_the_run_there() -> None:
         assert _counters(m, data) == (ROUNDS, ROUNDS) and m.pc == m.until
     finally:
         m.close()
+
+
+def test_a_stop_during_a_trap_waits_for_the_nested_call_and_then_ends_the_outer_run() -> None:
+    """The watchdog may fire while a trap handler calls guest code (a callback through
+    ``call_nested``): that nested run finishes, and the outer run stops at its next block."""
+    m = Machine(Arch.X86_64)
+    try:
+        mem = m.mem
+        text = mem.map(mem.find_free(0x1000), 0x1000, Perm.RX, "code")
+        data = mem.map(mem.find_free(0x1000), 0x1000, Perm.RW, "data")
+        stack = mem.map(mem.find_free(0x10000), 0x10000, Perm.RW, "stack")
+        callback, until = text + 0x100, text + 0x200
+        mem.poke(text, bytes.fromhex("0f05 c60301 f4"))  # syscall; mov byte [rbx], 1; hlt
+        mem.poke(callback, bytes.fromhex("c6430102 c6430203 c3"))  # two stores; ret
+        m.reg.write(x86.UC_X86_REG_RBX, data)
+        m.sp = stack + 0x8000
+        m.pc = text
+        m.until = text + 6
+        bs = m.enable_block_stop()
+        assert bs is not None
+        nested: list[Stop] = []
+
+        def trap() -> None:
+            bs.stop()  # as if the watchdog fired now
+            saved = m.save_context()
+            m.sp -= 8
+            mem.poke(m.sp, until.to_bytes(8, "little"))
+            nested.append(m.call_nested(callback, until))
+            m.restore_context(saved)
+
+        m.on_syscall(trap)
+        m.run()
+        assert nested == [Stop.SLICE] and mem.read(data + 1, 2) == b"\x02\x03"
+        assert mem.read(data, 1) == b"\x00" and m.pc == text + 2  # stopped before the store
+        bs.arm()
+        m.run()
+        assert mem.read(data, 1) == b"\x01"
+    finally:
+        m.close()

@@ -1,5 +1,6 @@
-"""Threads that busy-wait on each other share the CPU: a thread spinning alone is preempted when
-another becomes runnable, and code it translated alone still ends counted slices."""
+"""Threads that busy-wait on each other, or sleep while another computes, share the CPU: a thread
+spinning alone is preempted when another becomes runnable, code it translated alone still ends
+counted slices, and a stop for a sleeper's wake-up repeats no store."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ def test_spinning_threads_finish(tmp_path: Path, bits: str) -> None:
     result = Sandbox(profile, cwd=str(tmp_path)).run([exe("spinwait", bits)], stdout=out,
                                                       host_env=TEST_ENV)  # fmt: skip
     assert (result.exit_code, result.limit, out.getvalue()) == (0, None, crlf(EXPECTED))
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_a_loop_interrupted_every_millisecond_stores_exactly_once(
+    tmp_path: Path, bits: str
+) -> None:
+    """samples/windows/ticking.c: the main thread's two-block loop is stopped whenever the other
+    thread's Sleep(1) ends; each stop is exact (core/blockstop.py), so no store runs twice (with
+    Unicorn's own stop from the watchdog thread the counters ended 40-100 too high)."""
+    out = io.BytesIO()
+    profile = Profile().with_limits(parse_limits("time=60s"))
+    result = Sandbox(profile, cwd=str(tmp_path)).run([exe("ticking", bits), "60000000"],
+                                                      stdout=out, host_env=TEST_ENV)  # fmt: skip
+    expected = "first=60000000 second=60000000 napped=yes\n"
+    assert (result.exit_code, result.limit, out.getvalue()) == (0, None, crlf(expected))

@@ -20,7 +20,8 @@ from unicorn import UC_MODE_32
 from unicorn import x86_const as x86
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
-from . import uclib
+from . import blockstop, uclib
+from .blockstop import BlockStop
 from .cpustate import CS, DS, ES, FS, GS, SS, CpuContext, Segment, check_layout
 from .machine import Cpu
 
@@ -39,7 +40,9 @@ class SystemMachine(Cpu):
         self.timed_out = False
         self._code_cb: Any = None
         self._code_hooks: dict[int, int] = {}
-        self._watchdog = Watchdog(self.uch)
+        if blockstop.available():
+            BlockStop(self)  # the watchdog's stops are then exact (core/blockstop.py)
+        self._watchdog = Watchdog(self.uch, self.block_stop)
         check_layout(self.uc)
         self.reset()
 
@@ -135,6 +138,8 @@ class SystemMachine(Cpu):
     # -- running ----------------------------------------------------------------------------------
     def _emu(self, begin: int, until: int, timeout_us: int, count: int) -> None:
         """Run with our own watchdog instead of Unicorn's timeout (see ``Watchdog``)."""
+        if self.block_stop is not None and self.depth == 0:
+            self.block_stop.arm()
         self._watchdog.arm(timeout_us)
         try:
             super()._emu(begin, until, 0, count)
@@ -158,8 +163,9 @@ class Watchdog:
     every millisecond from the deadline until the run returns.
     """
 
-    def __init__(self, uch: int) -> None:
+    def __init__(self, uch: int, exact: BlockStop | None = None) -> None:
         self._uch = uch
+        self._exact = exact
         self._cond = threading.Condition()
         self._deadline: float | None = None
         self._fired = False
@@ -199,5 +205,8 @@ class Watchdog:
                     self._cond.wait(left)
                     continue
                 self._fired = True
-                uclib.emu_stop(self._uch)  # harmless if the run has just returned
+                if self._exact is not None:
+                    self._exact.stop()  # at the next block: never lost, nothing run twice
+                else:
+                    uclib.emu_stop(self._uch)  # harmless if the run has just returned
                 self._cond.wait(0.001)

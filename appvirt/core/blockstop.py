@@ -59,6 +59,8 @@ def _build() -> int | None:
     """The callback's address in an executable page of its own, or None on another host."""
     if platform.machine().lower() not in ("x86_64", "amd64") or os.name != "posix":
         return None
+    if ctypes.sizeof(ctypes.c_void_p) != 8:  # a 32-bit Python on an x86-64 host
+        return None
     if not platform.system() == "Linux":
         return None  # MAP_ANONYMOUS differs elsewhere; counting stays correct there
     try:

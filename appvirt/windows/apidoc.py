@@ -83,11 +83,12 @@ program ships in its own folder (or the current folder) are loaded like on Windo
   "Unable to create process using ...: The system cannot find the file specified."
 - **Threads** (CreateThread, `_beginthreadex`) each get their own stack, TEB (last error, TLS
   slots, stack bounds, SEH chain), implicit TLS blocks and FLS values, and run for real in the
-  process's VM: the scheduler of Linux guests (docs/task-model.md) switches them, in
-  instruction-counted slices when several can run; a thread running alone while another's wait
-  has a deadline is stopped for it by the exact block stop (`core/blockstop.py`: Unicorn's own
-  stop from the watchdog thread repeated stores, the ticking sample), and a stop that arrives
-  while appvirt calls guest code (a callback) waits until that call returns. Critical sections, SRW locks, condition
+  process's VM: the scheduler of Linux guests (docs/task-model.md) switches them, in 5 ms slices
+  when several can run, and stops a thread running alone when another's wait reaches its
+  deadline, both through the exact block stop (`core/blockstop.py`: Unicorn's own stop from the
+  watchdog thread repeated stores, the ticking sample); a stop that arrives while appvirt calls
+  guest code (a callback) waits until that call returns. Where the host cannot run the block
+  stop, shared slices are counted in instructions instead. Critical sections, SRW locks, condition
   variables, events, mutexes (recursive; WAIT_ABANDONED when their owner ends), semaphores,
   WaitOnAddress and InitOnce block the calling thread until another thread releases them, a
   timeout passes or (for waits on threads and processes) the object ends; a waiter woken by a

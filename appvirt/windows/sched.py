@@ -28,7 +28,8 @@ from .sync import STILL_ACTIVE, KObject, Wait, drop_handle
 from .threads import State, ThreadExit, WinThread, attach_callbacks, enter, per_thread_errno
 
 LONE_SLICE_US = 200_000  # without a watchdog (not the main thread): timeouts as before
-SHARED_SLICE_INSNS = 2_000_000
+SHARED_SLICE_INSNS = 2_000_000  # without the block stop (core/blockstop.py)
+SHARED_SLICE_S = 0.005  # with it: the watchdog ends a shared slice this long after it began
 STATUS_POSSIBLE_DEADLOCK = 0xC0000194
 STATUS_CONTROL_C_EXIT = 0xC000013A
 ERROR_NOACCESS = 998
@@ -372,7 +373,29 @@ class Scheduler:
             if machine.block_stop is not None:
                 machine.block_stop.arm()  # no stop left over from an earlier slice
             try:
-                if runnable > 1:
+                exact = machine.block_stop
+                if (
+                    watchdog is not None
+                    and exact is None
+                    and machine.depth == 0
+                    and (runnable > 1 or self._watch_deadline(deadline) is not None)
+                ):
+                    # The watchdog will stop this thread (its slice ends, or a waiter's deadline
+                    # comes) and it then resumes: a stop from outside a hook could repeat stores
+                    # (the ticking sample), so the process gets the exact block stop first.
+                    exact = machine.enable_block_stop()
+                if exact is not None and watchdog is not None:
+                    self._uncounted.add(machine)
+                    moment = self._watch_deadline(deadline)
+                    if runnable > 1:
+                        end = time.monotonic() + SHARED_SLICE_S
+                        moment = end if moment is None else min(moment, end)
+                    watchdog.arm(machine.uch, moment, stop=exact.stop)
+                    try:
+                        stop = machine.run(0)
+                    finally:
+                        watchdog.disarm()
+                elif runnable > 1:
                     # Unicorn counts only in code translated while counting: a loop translated
                     # by an uncounted run (a thread spinning alone on a flag another thread
                     # sets after its Sleep) would never end this slice. Drop such code first.
@@ -382,14 +405,7 @@ class Scheduler:
                     stop = machine.run(0, count=SHARED_SLICE_INSNS)
                 elif watchdog is not None:
                     self._uncounted.add(machine)
-                    moment = self._watch_deadline(deadline)
-                    exact = machine.block_stop
-                    if moment is not None and exact is None and machine.depth == 0:
-                        # The watchdog will stop this thread for a waiter's deadline and it then
-                        # resumes: a stop from outside a hook could repeat stores (the ticking
-                        # sample), so the process gets the exact block stop first.
-                        exact = machine.enable_block_stop()
-                    watchdog.arm(machine.uch, moment, stop=None if exact is None else exact.stop)
+                    watchdog.arm(machine.uch, self._watch_deadline(deadline))
                     try:
                         stop = machine.run(0)
                     finally:

@@ -1,19 +1,20 @@
-"""An exact stop, requested from any thread, for Machines that must be preempted.
+"""An exact stop that any thread can request: how appvirt's watchdogs end a run it will resume.
 
-Unicorn 2.1.4 has two ways to end a run from outside guest traps, and neither fits a task that
-computes without syscalls while others wait for the CPU. ``uc_emu_stop`` from another thread is
-not exact: the run can end with the PC at the start of a translated block whose stores already
-ran, and the resumed guest runs them again (two blocks incrementing two counters, stopped every
-0.5 ms by a thread: 2,778 increments too many in 40 M; docs/task-model.md). ``emu_start(count=N)``
-is exact but counts with a hook on every instruction: ~30x slower on a register loop.
+Unicorn 2.1.4 has two ways to end a run from outside guest traps. ``uc_emu_stop`` from another
+thread is not exact: the run can end with the PC at the start of a translated block whose stores
+already ran, and the resumed guest runs them again (two blocks incrementing two counters, stopped
+every 0.5 ms by a thread: 2,778 increments too many in 40 M; the ticking samples showed it in real
+guests). ``emu_start(count=N)`` is exact but counts with a hook on every instruction: ~30x slower
+on a register loop.
 
 A stop requested from inside a hook is exact (the same two blocks stopped 666,666 times from a
-block hook: no increment lost or repeated). So a Machine that needs preemption gets a
-``UC_HOOK_BLOCK`` whose callback is seven x86-64 instructions (24 bytes), not Python: it ends the run
-when a flag is set (by the watchdog thread: an aligned 8-byte store) or when a block budget runs
-out, and otherwise returns at once. On the compute sample's loop it costs 1.3-1.6x against 30x for
-counting. The callback needs an x86-64 host with the System V calling convention; elsewhere
-``available()`` is False and callers keep counting instructions.
+block hook: no increment lost or repeated). So a Machine whose runs a watchdog must end gets a
+``UC_HOOK_BLOCK`` whose callback is seven x86-64 instructions (24 bytes), not Python: it ends the
+run when a flag is set (by the watchdog thread) or when a block budget runs out, and otherwise
+returns at once, 1.3-1.6x on the compute sample's loop. Users: the Linux kernel's and the Windows
+scheduler's shared slices and deadline stops, the System VM's slice ends. The callback needs an
+x86-64 host with the System V calling convention and a 64-bit Python; elsewhere ``available()``
+is False and callers count instructions or fall back to ``uc_emu_stop``.
 """
 
 from __future__ import annotations

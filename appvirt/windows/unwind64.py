@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from unicorn import x86_const as x86
@@ -208,6 +208,12 @@ class UnwindInfo:
         return None
 
 
+def _operand(slots: Sequence[int], i: int, far: bool, scale: int) -> int:
+    """The operand of the code in slot ``i``: the next slot times ``scale``, or (the far form) the
+    next two slots as one unscaled 32-bit value."""
+    return slots[i + 1] | slots[i + 2] << 16 if far else slots[i + 1] * scale
+
+
 def _slot_count(op: int, info: int) -> int:
     if op == UWOP_ALLOC_LARGE:
         return 3 if info else 2
@@ -304,27 +310,18 @@ class Unwinder:
             if op == UWOP_PUSH_NONVOL:
                 self._pop(ctx, opinfo, ptrs)
             elif op == UWOP_ALLOC_LARGE:
-                size = slots[i + 1] * 8 if opinfo == 0 else slots[i + 1] | slots[i + 2] << 16
-                ctx.rsp += size
+                ctx.rsp += _operand(slots, i, opinfo != 0, 8)
             elif op == UWOP_ALLOC_SMALL:
                 ctx.rsp += opinfo * 8 + 8
             elif op == UWOP_SET_FPREG:
                 ctx.rsp = ctx.gpr(info.frame_reg) - info.frame_off
             elif op in (UWOP_SAVE_NONVOL, UWOP_SAVE_NONVOL_FAR):
-                off = (
-                    slots[i + 1] * 8
-                    if op == UWOP_SAVE_NONVOL
-                    else slots[i + 1] | slots[i + 2] << 16
-                )
+                off = _operand(slots, i, op == UWOP_SAVE_NONVOL_FAR, 8)
                 if ptrs is not None:
                     ptrs.gpr[opinfo] = frame + off
                 ctx.set_gpr(opinfo, self.u64(frame + off))
             elif op in (UWOP_SAVE_XMM128, UWOP_SAVE_XMM128_FAR):
-                off = (
-                    slots[i + 1] * 16
-                    if op == UWOP_SAVE_XMM128
-                    else slots[i + 1] | slots[i + 2] << 16
-                )
+                off = _operand(slots, i, op == UWOP_SAVE_XMM128_FAR, 16)
                 if ptrs is not None:
                     ptrs.xmm[opinfo] = frame + off
                 ctx.set_xmm(opinfo, self.read(frame + off, 16))

@@ -167,7 +167,16 @@ class AddressSpace:
             i += 1
 
     def _sync(self, start: int, end: int) -> None:
+        self.refresh(start, end)
+        self.invalidate_tlb()
+
+    def refresh(self, start: int, end: int) -> None:
+        """Rewrite the page-table entries of [start, end) from the mappings (the caller flushes
+        the TLB if entries for the range may be cached)."""
         self.tables.update(start, end, self._pieces)
+
+    def invalidate_tlb(self) -> None:
+        """Drop every cached translation now."""
         self._tlb_dirty = True
         self.flush_tlb()
 

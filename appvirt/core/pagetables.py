@@ -71,6 +71,7 @@ class PageTables:
         self._pd: dict[int, int] = {}  # va >> 30 -> page directory
         self._pdpt: dict[int, int] = {}  # va >> 39 -> pdpt (4-level only)
         self._pt: dict[int, int] = {}  # va >> 21 -> page table
+        self._alias_tables: dict[int, int] = {}  # frame -> the table of ``alias``
         if pae32:
             # PAE: the PDPT's four entries point at four page directories, present from the start.
             entries = []
@@ -124,9 +125,30 @@ class PageTables:
             self._update_chunk(chunk, list(pieces(chunk, chunk + CHUNK)))
             chunk += CHUNK
 
+    def _pde(self, chunk: int) -> int:
+        """The address of the page-directory entry that maps the 2 MiB chunk at ``chunk``."""
+        return self._directory(chunk) + ((chunk >> 21) & 511) * 8
+
+    def arena_page(self, data: bytes) -> int:
+        """A page of the arena (which no guest address maps) holding ``data``."""
+        page = self._alloc()
+        self._write(page, data)
+        return page
+
+    def alias(self, start: int, end: int, frame: int) -> None:
+        """Map every 4 KiB page of the whole chunks [start, end) to the arena page ``frame``,
+        read-only and executable, through one page table they share; ``update`` over the range
+        takes the aliases away again (that table is not one of ``update``'s)."""
+        table = self._alias_tables.get(frame)
+        if table is None:
+            table = self._alloc()
+            self._write(table, struct.pack("<Q", frame | PRESENT | USER | ACCESSED) * 512)
+            self._alias_tables[frame] = table
+        for chunk in range(start, end, CHUNK):
+            self._write(self._pde(chunk), struct.pack("<Q", table | DIR_FLAGS))
+
     def _update_chunk(self, chunk: int, parts: list[tuple[int, int, int]]) -> None:
-        pd = self._directory(chunk)
-        slot = pd + ((chunk >> 21) & 511) * 8
+        slot = self._pde(chunk)
         key = chunk >> 21
         old_pt = self._pt.get(key)
         if len(parts) == 1 and parts[0][0] == chunk and parts[0][1] == chunk + CHUNK:

@@ -19,14 +19,13 @@ the guest runs, and nothing the guest can see changes. Growing to 8192 entries r
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
 from unicorn import UcError
 from unicorn import x86_const as x86
 
 from .memory import OutOfMemory
-from .pagetables import ACCESSED, CHUNK, DIR_FLAGS, PAGE, PRESENT, USER
+from .pagetables import CHUNK, PAGE
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -55,7 +54,6 @@ class TlbSizer:
         self.machine = machine
         self.entries = DEFAULT_ENTRIES
         self._frame = 0  # arena page with the stub (0: not made yet)
-        self._table = 0  # arena page table whose every entry points at the frame
         self.grown = 0  # growth passes done (tests, tracing)
         self.window = (0, 0)  # the last pass's scratch window: start, length
 
@@ -86,12 +84,14 @@ class TlbSizer:
             return True
         base = (base + CHUNK - 1) & ~(CHUNK - 1)
         self.window = (base, span)
-        self._alias(base, span)
+        stub = _STUB_64 if machine.is64 else _STUB_32
+        if not self._frame:
+            self._frame = mem.tables.arena_page(stub)
+        mem.tables.alias(base, base + span, self._frame)
         uc = machine.uc
         saved = uc.context_save()
         done = True
         try:
-            stub = _STUB_64 if machine.is64 else _STUB_32
             end = base + len(stub)
             size = self.entries
             while size < target:
@@ -107,25 +107,9 @@ class TlbSizer:
         except UcError:
             self.entries = target  # not worth a second try
         finally:
-            mem.tables.update(base, base + span, mem._pieces)
+            mem.refresh(base, base + span)
             uc.context_restore(saved)
             if not done:
-                mem._tlb_dirty = True  # window entries may still be cached
-                mem.flush_tlb()
+                mem.invalidate_tlb()  # window entries may still be cached
         self.grown += 1
         return done
-
-    def _alias(self, base: int, span: int) -> None:
-        """Point every page of [base, base+span) at the stub's frame, read-only and executable."""
-        tables = self.machine.mem.tables
-        write = self.machine.uc.mem_write
-        if not self._frame:
-            self._frame = tables._alloc()
-            stub = _STUB_64 if self.machine.is64 else _STUB_32
-            write(self._frame, stub)
-            self._table = tables._alloc()
-            entry = self._frame | PRESENT | USER | ACCESSED
-            write(self._table, struct.pack("<Q", entry) * 512)
-        for chunk in range(base, base + span, CHUNK):
-            pd = tables._directory(chunk)
-            write(pd + ((chunk >> 21) & 511) * 8, struct.pack("<Q", self._table | DIR_FLAGS))

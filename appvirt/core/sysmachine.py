@@ -138,8 +138,6 @@ class SystemMachine(Cpu):
     # -- running ----------------------------------------------------------------------------------
     def _emu(self, begin: int, until: int, timeout_us: int, count: int) -> None:
         """Run with our own watchdog instead of Unicorn's timeout (see ``Watchdog``)."""
-        if self.block_stop is not None and self.depth == 0:
-            self.block_stop.arm()
         self._watchdog.arm(timeout_us)
         try:
             super()._emu(begin, until, 0, count)
@@ -184,6 +182,8 @@ class Watchdog:
         with self._cond:
             self._deadline = None
             fired = self._fired
+            if self._exact is not None:
+                self._exact.take()  # a stop that landed as the run ended is not for the next
             self._cond.notify()
         return fired
 

@@ -622,7 +622,7 @@ class Kernel:
         deadline = time.monotonic() + SHARED_SLICE_S
         if exact is not None:
             # The watchdog's stop is exact here: no need to wait for a syscall.
-            watchdog.arm(machine.uch, deadline, stop=exact.stop)
+            watchdog.arm(machine.uch, deadline, exact=exact)
         else:
             watchdog.arm(machine.uch, deadline, self._nudge, SHARED_GRACE_S)
         try:
@@ -739,8 +739,6 @@ class Kernel:
                         self.exit_process(initial, signal=int(Sig.SIGKILL))
                     continue
                 machine = self.load(task)
-                if machine.block_stop is not None:
-                    machine.block_stop.arm()  # before any watchdog deadline is set
                 if task.pending or task.proc.pending or task.restart.get("interrupted"):
                     self.deliver_pending(task)
                     if not task.proc.alive or task.state is not State.RUNNABLE:
@@ -758,12 +756,11 @@ class Kernel:
                         # stop from outside a hook could repeat stores (the ticking sample), so
                         # this Machine gets the exact block stop first.
                         machine.enable_block_stop()
-                    exact = machine.block_stop
                     watchdog.arm(
                         machine.uch,
                         next_deadline(self, deadline, wake_ns),
                         self._nudge,
-                        stop=None if exact is None else exact.stop,
+                        exact=machine.block_stop,
                     )
                     try:
                         stop = machine.run(0, count=count)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import uclib
+from ..core.blockstop import BlockStop
 from .timerq import next_timer_ns
 
 NUDGE_GRACE = 0.01  # seconds between a nudge and the watchdog's own stop
@@ -40,7 +41,7 @@ class Watchdog:
         self._deadline: float | None = None
         self._nudge: Callable[[], None] | None = None
         self._grace = NUDGE_GRACE
-        self._stop: Callable[[], None] | None = None
+        self._exact: BlockStop | None = None
         self._fired = False  # the armed deadline passed (nudged or stopped) since ``arm``
         self._sleep_until: float | None = None  # when the thread's current wait ends (None: never)
         self._closed = False
@@ -60,11 +61,12 @@ class Watchdog:
         deadline: float | None,
         nudge: Callable[[], None] | None = None,
         grace: float = NUDGE_GRACE,
-        stop: Callable[[], None] | None = None,
+        exact: BlockStop | None = None,
     ) -> None:
         """Watch ``uch`` (running from now on) until ``disarm``; stop it at ``deadline`` (with a
         ``nudge``: call it then, and stop ``uch`` only if it still runs ``grace`` seconds later).
-        ``stop`` replaces ``uc_emu_stop`` as the way to stop it (an exact ``BlockStop.stop``).
+        With ``exact`` (the Machine's block stop) the stop is exact instead of ``uc_emu_stop``, and a
+        stop that lands after the run has ended is withdrawn at ``disarm``.
 
         The thread is only woken when it must wake sooner than it already will: a pipe write per
         run wakes it for nothing, and its GIL hand-offs then cost the main thread ~0.5 ms a time.
@@ -74,7 +76,7 @@ class Watchdog:
             self._deadline = deadline
             self._nudge = nudge
             self._grace = grace
-            self._stop = stop
+            self._exact = exact
             self._fired = False
             poke = deadline is not None and (
                 self._sleep_until is None or deadline < self._sleep_until
@@ -88,7 +90,9 @@ class Watchdog:
             self._uch = None
             self._deadline = None
             self._nudge = None
-            self._stop = None
+            if self._exact is not None:
+                self._exact.take()  # fired as the run ended: not for the next one
+            self._exact = None
             fired, self._fired = self._fired, False
         return fired
 
@@ -128,8 +132,8 @@ class Watchdog:
                         self._deadline = None
                 if fire and self._uch is not None:
                     # Under the lock: ``disarm`` cannot return (and the Machine be closed) first.
-                    if self._stop is not None:
-                        self._stop()
+                    if self._exact is not None:
+                        self._exact.stop()
                     else:
                         uclib.emu_stop(self._uch)
             if nudge is not None:

@@ -370,8 +370,6 @@ class Scheduler:
             runnable = sum(1 for t in self.threads if t.state is State.RUNNABLE and not t.suspended)
             self.running = thread
             self.run_depth = machine.depth + 1
-            if machine.block_stop is not None:
-                machine.block_stop.arm()  # no stop left over from an earlier slice
             try:
                 exact = machine.block_stop
                 if (
@@ -390,7 +388,7 @@ class Scheduler:
                     if runnable > 1:
                         end = time.monotonic() + SHARED_SLICE_S
                         moment = end if moment is None else min(moment, end)
-                    watchdog.arm(machine.uch, moment, stop=exact.stop)
+                    watchdog.arm(machine.uch, moment, exact=exact)
                     try:
                         stop = machine.run(0)
                     finally:

@@ -17,7 +17,7 @@ import os
 import sys
 
 # Subcommands that run guest code; any other (--help, profiles, sandbox show) skips the preload.
-_EMULATING = {"run", "vm", "inspect"}
+_EMULATING = {"run", "vm"}
 
 
 def _warm_emulator_library() -> None:

@@ -372,11 +372,12 @@ class Scheduler:
             self.run_depth = machine.depth + 1
             try:
                 exact = machine.block_stop
+                moment = self._watch_deadline(deadline)
                 if (
                     watchdog is not None
                     and exact is None
                     and machine.depth == 0
-                    and (runnable > 1 or self._watch_deadline(deadline) is not None)
+                    and (runnable > 1 or moment is not None)
                 ):
                     # The watchdog will stop this thread (its slice ends, or a waiter's deadline
                     # comes) and it then resumes: a stop from outside a hook could repeat stores
@@ -384,7 +385,6 @@ class Scheduler:
                     exact = machine.enable_block_stop()
                 if exact is not None and watchdog is not None:
                     self._uncounted.add(machine)
-                    moment = self._watch_deadline(deadline)
                     if runnable > 1:
                         end = time.monotonic() + SHARED_SLICE_S
                         moment = end if moment is None else min(moment, end)
@@ -403,7 +403,7 @@ class Scheduler:
                     stop = machine.run(0, count=SHARED_SLICE_INSNS)
                 elif watchdog is not None:
                     self._uncounted.add(machine)
-                    watchdog.arm(machine.uch, self._watch_deadline(deadline))
+                    watchdog.arm(machine.uch, moment)
                     try:
                         stop = machine.run(0)
                     finally:
